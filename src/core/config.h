@@ -1,0 +1,95 @@
+#pragma once
+// Server configuration: every key from API.md, read from the environment and an optional file.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vmshare {
+
+// A bad or unknown configuration key; the message names the key.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct DiskThreshold {
+  std::string mount;
+  double free_gib = 0;
+};
+
+struct Config {
+  // server
+  int port = 8000;
+  std::string host = "127.0.0.1";
+  std::string data_dir = "./var";
+  std::string web_dir;             // empty: <source web dir> next to the binary, see main.cpp
+  int io_threads = 0;              // 0: number of cores
+  int worker_threads = 16;         // blocking handler work (database, QMP, files)
+  std::uint64_t max_body_bytes = 1 << 20;
+  std::uint64_t max_header_bytes = 16 << 10;
+  int read_timeout_s = 30;
+  std::vector<std::string> allowed_origins;  // besides this site's own
+
+  // storage
+  std::string database_url;  // empty: SQLite in data_dir
+  std::string redis_url;     // empty: in-process
+  int db_pool_size = 8;
+
+  // auth
+  std::string secret_key;  // empty: generated once in data_dir
+  int access_token_expire_minutes = 30;
+  bool cookie_secure = true;
+  std::string recaptcha_secret;
+  std::string recaptcha_site_key;
+  std::string recaptcha_verify_url = "https://www.google.com/recaptcha/api/siteverify";
+  int recaptcha_timeout_ms = 5000;
+  int bcrypt_cost = 12;
+  int hash_threads = 0;  // 0: number of cores
+  int login_max_failures = 5;
+  int login_failure_window_s = 300;
+
+  // VMs
+  std::string qemu = "qemu-system-x86_64";
+  std::string qemu_img = "qemu-img";
+  std::string accel = "auto";  // kvm | tcg | auto
+  std::string images;          // catalog file; empty: <data_dir>/images/catalog.json
+  int max_vms = 8;
+  int disconnect_grace_s = 120;
+  int max_session_s = 14400;
+  int stop_timeout_s = 20;
+  std::uint64_t max_iso_bytes = 2ULL << 30;
+
+  // observability
+  std::string prom_url;
+  std::string grafana_url;
+  std::string grafana_iframe_base = "/grafana";
+  std::string metrics_token;
+  std::string tg_bot_token;
+  std::string tg_chat_id;
+  std::string telegram_api_url = "https://api.telegram.org";
+  std::string sentry_dsn;
+  double cpu_thresh = 90;
+  double ram_thresh = 90;
+  int sustained_s = 120;
+  int interval_s = 15;
+  std::vector<DiskThreshold> disk_free_thresholds_gib;
+
+  std::string log_level = "info";
+};
+
+// Builds a Config from key/value pairs (the same keys in the environment and the file).
+// Unknown keys in `file_values`, and unknown VMSHARE_* keys in `env`, raise ConfigError.
+Config parse_config(const std::map<std::string, std::string>& file_values,
+                    const std::map<std::string, std::string>& env);
+
+// Reads KEY=VALUE lines ('#' comments, optional quotes). Throws ConfigError on a malformed line.
+std::map<std::string, std::string> read_config_file(const std::string& path);
+
+std::map<std::string, std::string> environment_map();
+
+// All keys parse_config understands, for --help.
+const std::vector<std::string>& config_keys();
+
+}  // namespace vmshare
