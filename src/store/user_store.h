@@ -35,12 +35,15 @@ class UserStore {
   virtual std::optional<User> find_by_login(const std::string& login) = 0;
   virtual std::optional<User> find_by_id(std::int64_t id) = 0;
   virtual bool set_role(const std::string& login, const std::string& role) = 0;  // false: no such user
-  virtual bool set_quota(const std::string& login, std::int64_t capacity_mb) = 0;  // false: no such user
+  // false: no such user. A capacity below the user's snapshot_stored (or negative) throws
+  // std::invalid_argument and changes nothing; the database's CHECK constraint decides.
+  virtual bool set_quota(const std::string& login, std::int64_t capacity_mb) = 0;
   virtual std::int64_t count_users() = 0;
   virtual std::string backend_name() const = 0;  // "sqlite" | "postgresql"
 };
 
-// SQLite file <data_dir>/vmshare.db when database_url is empty, PostgreSQL for postgresql://.
+// SQLite file <data_dir>/vmshare.db when database_url is empty, PostgreSQL for postgresql:// or
+// postgres:// (another scheme: ConfigError).
 // Applies migrations. An unreachable PostgreSQL at start-up does not throw: calls give 503 until
 // it is back.
 std::unique_ptr<UserStore> make_user_store(const Config& config);

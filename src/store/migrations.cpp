@@ -1,0 +1,42 @@
+#include "store/migrations.h"
+
+namespace vmshare::store {
+
+// Each entry may hold several statements; it runs in the start-up transaction with its version.
+const std::vector<std::string>& sqlite_migrations() {
+  static const std::vector<std::string> m = {
+      // 1: users and their snapshot quota (the platform's table).
+      R"sql(
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  login TEXT NOT NULL UNIQUE,
+  hashed_password TEXT NOT NULL,
+  snapshot_storage_capacity INTEGER NOT NULL DEFAULT 300,
+  snapshot_stored INTEGER NOT NULL DEFAULT 0,
+  role TEXT NOT NULL DEFAULT 'user',
+  CONSTRAINT users_snapshot_quota CHECK (snapshot_stored >= 0 AND snapshot_stored <= snapshot_storage_capacity)
+);
+)sql",
+  };
+  return m;
+}
+
+const std::vector<std::string>& pg_migrations() {
+  static const std::vector<std::string> m = {
+      // 1: users and their snapshot quota (the platform's table).
+      R"sql(
+CREATE TABLE users (
+  id BIGSERIAL PRIMARY KEY,
+  login TEXT NOT NULL UNIQUE,
+  hashed_password TEXT NOT NULL,
+  snapshot_storage_capacity BIGINT NOT NULL DEFAULT 300,
+  snapshot_stored BIGINT NOT NULL DEFAULT 0,
+  role TEXT NOT NULL DEFAULT 'user',
+  CONSTRAINT users_snapshot_quota CHECK (snapshot_stored >= 0 AND snapshot_stored <= snapshot_storage_capacity)
+);
+)sql",
+  };
+  return m;
+}
+
+}  // namespace vmshare::store

@@ -1,0 +1,59 @@
+#pragma once
+// Thin RAII over one sqlite3 connection and its prepared statements. Not thread-safe by itself:
+// the owner serialises access.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace vmshare::store {
+
+// A SQLite error that is not an outage; `code` is the extended result code.
+struct SqliteError : std::runtime_error {
+  int code;
+  SqliteError(int c, const std::string& what) : std::runtime_error(what), code(c) {}
+};
+
+class SqliteStatement;
+
+class SqliteDb {
+ public:
+  // Opens (creating) the file, WAL journal, busy timeout, extended result codes.
+  SqliteDb(const std::string& path, int busy_timeout_ms);
+  ~SqliteDb();
+  SqliteDb(const SqliteDb&) = delete;
+  SqliteDb& operator=(const SqliteDb&) = delete;
+
+  void exec(const std::string& sql);  // one or more statements, no results
+  SqliteStatement prepare(const std::string& sql);
+  std::int64_t changes() const;
+
+  // Throws ServiceUnavailable (locked, I/O, disk full) or SqliteError for result code `rc`.
+  [[noreturn]] void fail(int rc, const std::string& context) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteStatement {
+ public:
+  SqliteStatement(SqliteDb& db, sqlite3_stmt* stmt) : db_(&db), stmt_(stmt) {}
+  ~SqliteStatement();
+  SqliteStatement(SqliteStatement&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  SqliteStatement(const SqliteStatement&) = delete;
+  SqliteStatement& operator=(const SqliteStatement&) = delete;
+
+  SqliteStatement& bind(int index, const std::string& value);  // 1-based, like SQLite
+  SqliteStatement& bind(int index, std::int64_t value);
+  bool step();  // true: a row is ready; false: done
+  std::int64_t column_int(int index) const;
+  std::string column_text(int index) const;
+
+ private:
+  SqliteDb* db_;
+  sqlite3_stmt* stmt_;
+};
+
+}  // namespace vmshare::store
