@@ -36,13 +36,14 @@ bool split_authority(std::string_view auth, std::string_view& host, std::string_
       port = {};
       return true;
     }
-    if (rest.front() != ':') return false;
+    if (rest.front() != ':' || rest.size() == 1) return false;
     port = rest.substr(1);
   } else {
     const auto colon = auth.find(':');
     host = auth.substr(0, colon);
     port = colon == std::string_view::npos ? std::string_view{} : auth.substr(colon + 1);
-    if (host.empty()) return false;
+    // "host:" with an empty port is legal in a URL but never in an Origin; refuse it.
+    if (host.empty() || (colon != std::string_view::npos && port.empty())) return false;
     for (char c : host)
       if (!is_reg_name_char(c)) return false;
   }
