@@ -1,0 +1,123 @@
+#include "store/memory_session_store.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace vmshare::store {
+namespace {
+
+constexpr std::uint64_t kSweepEvery = 256;  // writes between sweeps of expired entries
+
+std::chrono::seconds ceil_seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::ceil<std::chrono::seconds>(d);
+}
+
+}  // namespace
+
+void MemorySessionStore::put_vm(const VmSession& session) {
+  std::lock_guard lock(mu_);
+  auto old = vms_.find(session.vmid);
+  if (old != vms_.end() && old->second.pid != session.pid) {
+    auto owner = by_pid_.find(old->second.pid);
+    if (owner != by_pid_.end() && owner->second == session.vmid) by_pid_.erase(owner);
+  }
+  vms_[session.vmid] = session;
+  if (session.pid > 0) by_pid_[session.pid] = session.vmid;
+}
+
+std::optional<VmSession> MemorySessionStore::get_vm(const std::string& vmid) {
+  std::lock_guard lock(mu_);
+  auto it = vms_.find(vmid);
+  if (it == vms_.end()) return std::nullopt;
+  return it->second;
+}
+
+void MemorySessionStore::remove_vm(const std::string& vmid) {
+  std::lock_guard lock(mu_);
+  auto it = vms_.find(vmid);
+  if (it == vms_.end()) return;
+  auto owner = by_pid_.find(it->second.pid);
+  if (owner != by_pid_.end() && owner->second == vmid) by_pid_.erase(owner);
+  vms_.erase(it);
+}
+
+std::vector<VmSession> MemorySessionStore::list_active() {
+  std::lock_guard lock(mu_);
+  std::vector<VmSession> out;
+  out.reserve(vms_.size());
+  for (const auto& [id, s] : vms_) out.push_back(s);
+  return out;
+}
+
+std::vector<VmSession> MemorySessionStore::list_user(std::int64_t user_id) {
+  std::vector<VmSession> out;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, s] : vms_)
+      if (s.user_id == user_id) out.push_back(s);
+  }
+  // Newest first; ties ordered like Redis' ZREVRANGE (member descending).
+  std::sort(out.begin(), out.end(), [](const VmSession& a, const VmSession& b) {
+    return std::tie(a.started_at, a.vmid) > std::tie(b.started_at, b.vmid);
+  });
+  return out;
+}
+
+std::optional<std::string> MemorySessionStore::vm_by_pid(std::int64_t pid) {
+  std::lock_guard lock(mu_);
+  auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) return std::nullopt;
+  return it->second;
+}
+
+void MemorySessionStore::revoke_token(const std::string& jti, std::chrono::seconds ttl) {
+  const auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  revoked_[jti] = now + std::max(ttl, std::chrono::seconds(1));
+  sweep_locked(now);
+}
+
+bool MemorySessionStore::is_revoked(const std::string& jti) {
+  const auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  auto it = revoked_.find(jti);
+  return it != revoked_.end() && it->second > now;
+}
+
+FailureWindow MemorySessionStore::view(const Window& w, Clock::time_point now) {
+  if (w.ends <= now) return {};
+  return {w.count, ceil_seconds(w.ends - now)};
+}
+
+FailureWindow MemorySessionStore::login_failures(const std::string& login) {
+  const auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(login);
+  if (it == failures_.end()) return {};
+  return view(it->second, now);
+}
+
+FailureWindow MemorySessionStore::add_login_failure(const std::string& login,
+                                                    std::chrono::seconds window) {
+  const auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  auto& w = failures_[login];
+  if (w.ends <= now) w = Window{0, now + std::max(window, std::chrono::seconds(1))};
+  ++w.count;  // fixed window: later failures do not extend it
+  auto out = view(w, now);
+  sweep_locked(now);
+  return out;
+}
+
+void MemorySessionStore::clear_login_failures(const std::string& login) {
+  std::lock_guard lock(mu_);
+  failures_.erase(login);
+}
+
+void MemorySessionStore::sweep_locked(Clock::time_point now) {
+  if (++writes_ % kSweepEvery != 0) return;
+  std::erase_if(revoked_, [&](const auto& kv) { return kv.second <= now; });
+  std::erase_if(failures_, [&](const auto& kv) { return kv.second.ends <= now; });
+}
+
+}  // namespace vmshare::store
