@@ -1,0 +1,28 @@
+#pragma once
+// Everything the handlers share, built once at start-up by main.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "auth/password_hasher.h"
+#include "core/config.h"
+#include "store/session_store.h"
+#include "store/user_store.h"
+
+namespace vmshare::api {
+
+struct AppContext {
+  Config config;
+  std::string secret;  // JWT signing key
+  std::unique_ptr<store::UserStore> users;
+  std::unique_ptr<store::SessionStore> sessions;
+  std::unique_ptr<auth::HashPool> hashes;
+  // A bcrypt hash of a random password: verified against when the login does not exist, so an
+  // unknown login takes as long as a wrong password.
+  std::string decoy_hash;
+  // Stops the user's VM on logout; set once the VM manager exists.
+  std::function<void(std::int64_t user_id)> on_logout;
+};
+
+}  // namespace vmshare::api

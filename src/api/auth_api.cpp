@@ -1,0 +1,171 @@
+// POST /register, /login, /token, /logout; GET /me, /user_info.
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "api/auth_guard.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+#include "auth/cookie.h"
+#include "auth/jwt_tokens.h"
+#include "auth/login_name.h"
+#include "auth/recaptcha.h"
+#include "core/errors.h"
+
+namespace vmshare::api {
+
+namespace {
+
+using nlohmann::json;
+
+std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// Runs before anything else on /register, /login and /token.
+void check_captcha(AppContext& app, const http::Request& request, const json& body) {
+  if (app.config.recaptcha_secret.empty()) return;
+  auto response = optional_string(body, "g_recaptcha_response").value_or("");
+  if (response.empty()) throw ApiError(400, "reCAPTCHA failed");
+  switch (auth::verify_recaptcha(app.config.recaptcha_verify_url, app.config.recaptcha_secret, response,
+                                 request.remote_address, app.config.recaptcha_timeout_ms)) {
+    case auth::CaptchaResult::passed: return;
+    case auth::CaptchaResult::rejected: throw ApiError(400, "reCAPTCHA failed");
+    case auth::CaptchaResult::unavailable:
+      throw ApiError(503, "reCAPTCHA verification is unavailable, please retry shortly");
+  }
+}
+
+void check_password_shape(const std::string& password) {
+  if (password.size() > auth::kBcryptMaxPasswordBytes)
+    throw ApiError(400, "Password must be at most 72 bytes");
+}
+
+// Issues a token for the user and sets the cookie on `response`.
+std::string grant_token(AppContext& app, const store::User& user, http::Response& response) {
+  auth::TokenClaims claims;
+  claims.sub = user.login;
+  claims.uid = user.id;
+  claims.iat = now_unix();
+  claims.exp = claims.iat + app.config.access_token_expire_minutes * 60;
+  auto token = auth::issue_token(claims, app.secret);
+  response.header("Set-Cookie", auth::access_token_cookie(token, app.config.access_token_expire_minutes * 60,
+                                                          app.config.cookie_secure));
+  response.header("Cache-Control", "no-store");
+  return token;
+}
+
+// Shared by /login and /token: throttling, then the password check.
+store::User check_credentials(AppContext& app, const std::string& login, const std::string& password) {
+  const auto window = std::chrono::seconds(app.config.login_failure_window_s);
+  auto failures = app.sessions->login_failures(login);
+  if (failures.count >= app.config.login_max_failures) {
+    const auto wait = std::max<std::int64_t>(1, failures.retry_after.count());
+    throw ApiError(429, "Too many failed login attempts; try again in " + std::to_string(wait) + " seconds",
+                   {{"Retry-After", std::to_string(wait)}});
+  }
+  std::optional<store::User> user;
+  if (auth::valid_login_name(login) && password.size() <= auth::kBcryptMaxPasswordBytes)
+    user = app.users->find_by_login(login);
+  const bool ok = user ? app.hashes->run_verify(password, user->hashed_password)
+                       : (app.hashes->run_verify(password, app.decoy_hash), false);
+  if (!ok) {
+    app.sessions->add_login_failure(login, window);
+    spdlog::info("failed login attempt");
+    throw ApiError(401, "Incorrect username or password", {{"WWW-Authenticate", "Bearer"}});
+  }
+  app.sessions->clear_login_failures(login);
+  return *user;
+}
+
+std::pair<std::string, std::string> login_fields(const json& body) {
+  // Clients of the platform send "username"; "login" is accepted for symmetry with /register.
+  auto login = optional_string(body, "username");
+  if (!login || login->empty()) login = optional_string(body, "login");
+  if (!login || login->empty()) throw ApiError(400, "username is required");
+  return {*login, require_string(body, "password")};
+}
+
+}  // namespace
+
+void register_auth_routes(http::Router& router, AppContext& app) {
+  router.post("/register", [&app](http::Request& request) {
+    auto body = parse_body_object(request);
+    check_captcha(app, request, body);
+    auto login = require_string(body, "login");
+    auto password = require_string(body, "password");
+    if (!auth::valid_login_name(login))
+      throw ApiError(400, "Login must be 1-64 characters: letters, digits, '_', '.', '-'");
+    check_password_shape(password);
+    if (password.size() < 8) throw ApiError(400, "Password must be at least 8 characters");
+    auto hash = app.hashes->run_hash(password, app.config.bcrypt_cost);
+    store::User user;
+    try {
+      user = app.users->create_user(login, hash, "user");
+    } catch (const store::LoginTaken&) {
+      throw ApiError(409, "Login already registered");
+    }
+    auto response = http::json_response(200, {});
+    auto token = grant_token(app, user, response);
+    response.body = json{{"message", "User registered"}, {"id", user.id}, {"access_token", token},
+                         {"token_type", "bearer"}}.dump();
+    return response;
+  });
+
+  router.post("/login", [&app](http::Request& request) {
+    auto body = parse_body_object(request);
+    check_captcha(app, request, body);
+    auto [login, password] = login_fields(body);
+    auto user = check_credentials(app, login, password);
+    auto response = http::json_response(200, {});
+    auto token = grant_token(app, user, response);
+    response.body = json{{"message", "Login successful"}, {"id", user.id}, {"access_token", token},
+                         {"token_type", "bearer"}}.dump();
+    return response;
+  });
+
+  router.post("/token", [&app](http::Request& request) {
+    auto body = parse_body_object(request);
+    check_captcha(app, request, body);
+    auto [login, password] = login_fields(body);
+    auto user = check_credentials(app, login, password);
+    auto response = http::json_response(200, {});
+    auto token = grant_token(app, user, response);
+    response.body = json{{"access_token", token}, {"token_type", "bearer"}, {"id", user.id}}.dump();
+    return response;
+  });
+
+  router.post("/logout", [&app](http::Request& request) {
+    Caller caller;
+    try {
+      caller = authenticate(app, request);
+    } catch (const ApiError& e) {
+      if (e.status != 401) throw;
+      auto r = http::error_response(401, e.what());
+      r.header("Set-Cookie", auth::clear_access_token_cookie(app.config.cookie_secure));
+      return r;
+    }
+    const auto remaining = std::max<std::int64_t>(1, caller.token_exp - now_unix());
+    app.sessions->revoke_token(caller.jti, std::chrono::seconds(remaining));
+    if (app.on_logout) app.on_logout(caller.id);
+    auto r = http::json_response(200, {{"message", "Logged out"}});
+    r.header("Set-Cookie", auth::clear_access_token_cookie(app.config.cookie_secure));
+    return r;
+  });
+
+  router.get("/me", [&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    return http::json_response(200, {{"id", caller.id}, {"login", caller.login}, {"role", caller.role}});
+  });
+
+  router.get("/user_info", [&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    json out{{"os_type", nullptr}, {"vmid", nullptr}};
+    auto vms = app.sessions->list_user(caller.id);
+    if (!vms.empty()) {
+      out["os_type"] = vms.front().os_type;
+      out["vmid"] = vms.front().vmid;
+    }
+    return http::json_response(200, out);
+  });
+}
+
+}  // namespace vmshare::api

@@ -1,0 +1,11 @@
+#pragma once
+// Each API area registers its routes; handlers stay thin and call into the modules.
+#include "api/app_context.h"
+#include "http/router.h"
+
+namespace vmshare::api {
+
+void register_auth_routes(http::Router& router, AppContext& app);
+void register_page_routes(http::Router& router, AppContext& app);
+
+}  // namespace vmshare::api

@@ -1,0 +1,369 @@
+#include "http/http_session.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <limits>
+#include <optional>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/errors.h"
+#include "http/file_range_body.h"
+#include "http/url.h"
+
+namespace vmshare::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+constexpr auto kUnlimited = std::numeric_limits<std::uint64_t>::max();
+
+void add_common_headers(bhttp::fields& fields) {
+  fields.set(bhttp::field::server, "vmshare");
+  fields.set("X-Content-Type-Options", "nosniff");
+  fields.set("Referrer-Policy", "same-origin");
+}
+}  // namespace
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, std::shared_ptr<Server::State> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      remote_ = endpoint.address().to_string();
+      loopback_ = endpoint.address().is_loopback();
+    }
+  }
+
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  void close_when_idle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (self->idle_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void read_header() {
+    if (closing_ || state_->stopping) return close();
+    idle_ = true;
+    header_parser_.emplace();
+    header_parser_->header_limit(static_cast<std::uint32_t>(state_->options.max_header_bytes));
+    header_parser_->body_limit(kUnlimited);  // checked per route once we know the route
+    stream_.expires_after(state_->options.read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *header_parser_,
+                             beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    idle_ = false;
+    started_ = std::chrono::steady_clock::now();
+    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout || ec == net::error::eof || ec == net::error::connection_reset) {
+      return close();
+    }
+    if (ec == bhttp::error::header_limit) return reject(431, "Request header fields too large");
+    if (ec) return reject(400, "Malformed HTTP request");
+
+    auto& header = header_parser_->get();
+    request_ = Request{};
+    request_.method = std::string(header.method_string());
+    request_.target = std::string(header.target());
+    for (const auto& field : header) request_.headers[std::string(field.name_string())] = std::string(field.value());
+    request_.remote_address = remote_;
+    request_.remote_is_loopback = loopback_;
+    keep_alive_ = header.keep_alive();
+
+    auto [raw_path, raw_query] = split_target(header.target());
+    auto path = percent_decode(raw_path);
+    if (!path || path->empty() || (*path)[0] != '/' || path->find('\0') != std::string::npos)
+      return reject(400, "Malformed request path");
+    request_.path = std::move(*path);
+    request_.query = parse_query(raw_query);
+    if (header.has_content_length()) request_.content_length = header_parser_->content_length().value_or(0);
+
+    match_ = state_->router.match(request_.method, request_.path);
+    const Route* route = match_.route;
+    if (route) {
+      request_.route = route->pattern;
+      request_.params = match_.params;
+    }
+
+    if (beast::websocket::is_upgrade(header)) {
+      if (!route || !route->websocket) return reject(404, "Not Found");
+      return start_websocket(*route);
+    }
+    if (route && route->body_mode == BodyMode::streaming) return run_streaming(*route);
+
+    std::uint64_t limit = state_->options.max_body_bytes;
+    if (route && route->max_body_bytes) limit = route->max_body_bytes;
+    if (request_.content_length && *request_.content_length > limit)
+      return reject(413, "Request body too large");
+    body_parser_.emplace(std::move(*header_parser_));
+    body_parser_->body_limit(limit);
+    if (body_parser_->is_done()) return on_body({}, 0);
+    bhttp::async_read(stream_, buffer_, *body_parser_,
+                      beast::bind_front_handler(&HttpSession::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::body_limit) return reject(413, "Request body too large");
+    if (ec == beast::error::timeout || ec == net::error::eof || ec == bhttp::error::end_of_stream ||
+        ec == net::error::connection_reset || ec == bhttp::error::partial_message)
+      return close();
+    if (ec) return reject(400, "Malformed HTTP request body");
+    request_.body = std::move(body_parser_->get().body());
+    body_parser_.reset();
+    stream_.expires_never();
+    dispatch_to_worker();
+  }
+
+  // Runs the matched handler (or the fallback, 404 or 405) on a worker thread.
+  void dispatch_to_worker() {
+    net::post(state_->workers, [self = shared_from_this()] {
+      Response response = self->invoke_handler();
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+    });
+  }
+
+  Response invoke_handler() {
+    try {
+      if (match_.route) return match_.route->handler(request_);
+      if (match_.method_mismatch) {
+        auto r = error_response(405, "Method Not Allowed");
+        r.header("Allow", match_.allowed_methods);
+        return r;
+      }
+      if ((request_.method == "GET" || request_.method == "HEAD") && state_->router.fallback()) {
+        request_.route = "static";
+        return (*state_->router.fallback())(request_);
+      }
+      return error_response(404, "Not Found");
+    } catch (const ApiError& e) {
+      auto r = error_response(e.status, e.what());
+      for (const auto& h : e.headers) r.header(h.first, h.second);
+      return r;
+    } catch (const ServiceUnavailable& e) {
+      spdlog::warn("{} {}: service unavailable: {}", request_.method, request_.route, e.what());
+      return error_response(503, "Service temporarily unavailable, please retry shortly");
+    } catch (const BodyTooLarge&) {
+      auto r = error_response(413, "Request body too large");
+      r.close_connection = true;
+      return r;
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: unhandled error: {}", request_.method, request_.route, e.what());
+      return error_response(500, "Internal server error");
+    }
+  }
+
+  // Streaming bodies are pulled by the handler on its worker thread with blocking reads; the
+  // connection's strand is idle meanwhile, so nothing else touches the socket.
+  void run_streaming(const Route& route) {
+    stream_.expires_never();
+    net::post(state_->workers, [self = shared_from_this(), &route] {
+      auto parser = std::make_shared<bhttp::request_parser<bhttp::buffer_body>>(std::move(*self->header_parser_));
+      parser->body_limit(route.max_body_bytes ? route.max_body_bytes : self->state_->options.max_body_bytes);
+      self->set_receive_timeout(self->state_->options.read_timeout);
+      self->request_.read_body = [self, parser](char* out, std::size_t n) -> std::size_t {
+        if (parser->is_done() || n == 0) return 0;
+        parser->get().body().data = out;
+        parser->get().body().size = n;
+        parser->get().body().more = true;
+        beast::error_code ec;
+        while (true) {
+          bhttp::read_some(self->stream_.socket(), self->buffer_, *parser, ec);
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec == bhttp::error::body_limit) throw BodyTooLarge();
+          if (ec) throw std::runtime_error("upload interrupted: " + ec.message());
+          const std::size_t got = n - parser->get().body().size;
+          if (got > 0 || parser->is_done()) return got;
+        }
+      };
+      Response response = self->invoke_handler();
+      if (!parser->is_done()) response.close_connection = true;  // unread body: cannot reuse
+      self->set_receive_timeout(std::chrono::seconds(0));
+      self->request_.read_body = nullptr;
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+    });
+  }
+
+  void set_receive_timeout(std::chrono::seconds timeout) {
+    timeval tv{};
+    tv.tv_sec = timeout.count();
+    ::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+
+  void start_websocket(const Route& route) {
+    stream_.expires_never();
+    net::post(state_->workers, [self = shared_from_this(), &route] {
+      WebSocketDecision decision;
+      try {
+        decision = route.websocket(self->request_);
+      } catch (const ApiError& e) {
+        decision.refuse = error_response(e.status, e.what());
+      } catch (const ServiceUnavailable&) {
+        decision.refuse = error_response(503, "Service temporarily unavailable, please retry shortly");
+      } catch (const std::exception& e) {
+        spdlog::error("websocket {}: {}", self->request_.route, e.what());
+        decision.refuse = error_response(500, "Internal server error");
+      }
+      net::post(self->stream_.get_executor(), [self, decision = std::move(decision)]() mutable {
+        self->accept_websocket(std::move(decision));
+      });
+    });
+  }
+
+  void accept_websocket(WebSocketDecision decision) {
+    if (decision.refuse || !decision.on_open) {
+      auto r = decision.refuse.value_or(error_response(403, "Forbidden"));
+      r.close_connection = true;
+      return write(std::move(r));
+    }
+    log_request(101);
+    auto upgrade = std::make_shared<bhttp::request<bhttp::empty_body>>(header_parser_->release());
+    auto ws = std::make_shared<WebSocketStream>(std::move(stream_));
+    beast::websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(30);
+    timeouts.idle_timeout = std::chrono::seconds(60);  // pings at half of it keep proxies awake
+    timeouts.keep_alive_pings = true;
+    ws->set_option(timeouts);
+    ws->set_option(beast::websocket::stream_base::decorator(
+        [protocol = decision.subprotocol](beast::websocket::response_type& res) {
+          res.set(bhttp::field::server, "vmshare");
+          if (!protocol.empty()) res.set(bhttp::field::sec_websocket_protocol, protocol);
+        }));
+    ws->async_accept(*upgrade, [ws, upgrade, on_open = std::move(decision.on_open)](beast::error_code ec) mutable {
+      if (ec) {
+        spdlog::debug("websocket handshake failed: {}", ec.message());
+        return;
+      }
+      on_open(std::move(*ws));
+    });
+  }
+
+  void reject(int status, const std::string& detail) {
+    auto r = error_response(status, detail);
+    r.close_connection = true;
+    if (request_.route.empty()) request_.route = "-";
+    write(std::move(r));
+  }
+
+  void write(Response response) {
+    if (state_->stopping) response.close_connection = true;
+    keep_alive_ = keep_alive_ && !response.close_connection;
+    const int status = response.status;
+    const bool head = request_.method == "HEAD";
+    if (response.file) return write_file(std::move(response), head);
+
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->result(static_cast<unsigned>(status));
+    res->version(11);
+    add_common_headers(res->base());
+    res->set(bhttp::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) res->insert(name, value);
+    res->keep_alive(keep_alive_);
+    const auto size = response.body.size();
+    if (!head) res->body() = std::move(response.body);
+    res->prepare_payload();
+    if (head) res->content_length(size);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, status](beast::error_code ec, std::size_t) {
+      self->after_write(ec, status);
+    });
+  }
+
+  void write_file(Response response, bool head) {
+    const int status = response.status;
+    beast::error_code ec;
+    FileRangeBody::value_type body;
+    body.file.open(response.file->path.c_str(), beast::file_mode::read, ec);
+    if (!ec) body.file.seek(response.file->offset, ec);
+    if (ec) {
+      spdlog::warn("cannot open a response file: {}", ec.message());
+      return write(error_response(404, "Not Found"));
+    }
+    body.length = head ? 0 : response.file->length;
+    auto res = std::make_shared<bhttp::response<FileRangeBody>>();
+    res->result(static_cast<unsigned>(status));
+    res->version(11);
+    add_common_headers(res->base());
+    res->set(bhttp::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) res->insert(name, value);
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(body);
+    res->content_length(response.file->length);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, status](beast::error_code e, std::size_t) {
+      self->after_write(e, status);
+    });
+  }
+
+  void after_write(beast::error_code ec, int status) {
+    log_request(status);
+    if (ec || !keep_alive_) return close();
+    read_header();
+  }
+
+  void log_request(int status) {
+    RequestRecord record{request_.method, request_.route.empty() ? "-" : request_.route, status,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()};
+    // The route template, never the raw target: it may carry tokens in its query string.
+    spdlog::info("{} {} {} {:.1f}ms", record.method, record.route, record.status, record.seconds * 1000);
+    std::function<void(const RequestRecord&)> observer;
+    {
+      std::lock_guard lock(state_->mutex);
+      observer = state_->observer;
+    }
+    if (observer) observer(record);
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<Server::State> state_;
+  std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> body_parser_;
+  Request request_;
+  RouteMatch match_;
+  std::string remote_;
+  bool loopback_ = false;
+  bool keep_alive_ = true;
+  bool idle_ = true;
+  bool closing_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+std::shared_ptr<HttpSession> start_http_session(tcp::socket socket, std::shared_ptr<Server::State> state) {
+  auto session = std::make_shared<HttpSession>(std::move(socket), std::move(state));
+  session->run();
+  return session;
+}
+
+void close_http_session_when_idle(const std::shared_ptr<HttpSession>& session) { session->close_when_idle(); }
+
+}  // namespace vmshare::http

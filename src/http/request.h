@@ -1,0 +1,50 @@
+#pragma once
+// The HTTP layer's view of a request, free of Beast types so handlers stay plain functions.
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vmshare::http {
+
+// Header names are compared case-insensitively.
+struct CaseInsensitiveLess {
+  bool operator()(const std::string& a, const std::string& b) const;
+};
+using HeaderMap = std::map<std::string, std::string, CaseInsensitiveLess>;
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request target
+  std::string path;    // percent-decoded path
+  std::map<std::string, std::string> query;
+  HeaderMap headers;
+  std::string body;                 // empty for streaming routes
+  std::string remote_address;       // peer IP
+  bool remote_is_loopback = false;
+  std::vector<std::string> params;  // values of <...> segments in the route pattern
+  std::string route;                // the matched route template, for logs and metrics
+
+  // Streaming routes only: reads up to n body bytes, 0 at the end of the body; throws on
+  // a timeout, a broken connection or a body over the route's limit (BodyTooLarge).
+  std::function<std::size_t(char*, std::size_t)> read_body;
+  std::optional<std::uint64_t> content_length;
+
+  const std::string* header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? nullptr : &it->second;
+  }
+  std::string query_value(const std::string& name, const std::string& fallback = {}) const {
+    auto it = query.find(name);
+    return it == query.end() ? fallback : it->second;
+  }
+};
+
+struct BodyTooLarge : std::runtime_error {
+  BodyTooLarge() : std::runtime_error("request body too large") {}
+};
+
+}  // namespace vmshare::http

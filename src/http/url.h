@@ -1,0 +1,18 @@
+#pragma once
+// Pure URL helpers: percent-decoding, query strings, path normalisation.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace vmshare::http {
+
+// nullopt for a bad escape; '+' stays '+' unless form is true.
+std::optional<std::string> percent_decode(std::string_view in, bool form = false);
+std::string percent_encode(std::string_view in);
+// Last value wins; malformed pairs are skipped.
+std::map<std::string, std::string> parse_query(std::string_view query);
+// Splits "/a/b?x=1" into path and query parts (no decoding).
+std::pair<std::string_view, std::string_view> split_target(std::string_view target);
+
+}  // namespace vmshare::http

@@ -1,0 +1,115 @@
+// vmshare: one binary for the API, the pages and the VM consoles, plus the admin commands.
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "api/bootstrap.h"
+#include "api/routes.h"
+#include "api/user_admin.h"
+#include "core/config.h"
+#include "http/server.h"
+
+namespace {
+
+using namespace vmshare;
+
+void setup_logging(const Config& config) {
+  // Asynchronous so a slow terminal or pipe never stalls a request thread.
+  spdlog::init_thread_pool(8192, 1);
+  auto logger = spdlog::create_async_nb<spdlog::sinks::stdout_sink_mt>("vmshare");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::flush_every(std::chrono::seconds(1));
+}
+
+// The web folder: configured, or web/ beside the source tree the binary was built from.
+std::string default_web_dir(const char* argv0) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto exe = fs::canonical("/proc/self/exe", ec);
+  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
+    if (fs::exists(dir / "web" / "index.html", ec)) return (dir / "web").string();
+  return "web";
+}
+
+int serve(Config config, const char* argv0) {
+  if (config.web_dir.empty()) config.web_dir = default_web_dir(argv0);
+  setup_logging(config);
+  auto app = api::make_app_context(config);
+
+  http::Router router;
+  api::register_auth_routes(router, *app);
+  api::register_page_routes(router, *app);
+
+  http::ServerOptions options;
+  options.host = config.host;
+  options.port = config.port;
+  options.io_threads = config.io_threads;
+  options.worker_threads = config.worker_threads;
+  options.max_body_bytes = config.max_body_bytes;
+  options.max_header_bytes = config.max_header_bytes;
+  options.read_timeout = std::chrono::seconds(config.read_timeout_s);
+  http::Server server(options, router);
+  server.listen();
+  spdlog::info("vmshare {} listening on http://{}:{} (users: {}, sessions: {})", VMSHARE_VERSION, config.host,
+               server.port(), app->users->backend_name(), app->sessions->backend_name());
+  server.run();
+  spdlog::info("vmshare stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"vmshare: virtual machines in the browser"};
+  cli.set_version_flag("--version", std::string("vmshare ") + VMSHARE_VERSION);
+  std::string config_file;
+  cli.add_option("--config", config_file, "KEY=VALUE file with the same keys as the environment")
+      ->check(CLI::ExistingFile);
+  cli.footer("Configuration keys (environment or --config file):\n  " + [] {
+    std::string keys;
+    for (const auto& k : vmshare::config_keys()) keys += k + " ";
+    return keys;
+  }());
+
+  auto* user = cli.add_subcommand("user", "manage users");
+  user->require_subcommand(1);
+  std::string login, role;
+  long long quota_mb = 0;
+  bool admin = false;
+  auto* create = user->add_subcommand("create", "create a user; the password is read from stdin");
+  create->add_option("login", login)->required();
+  create->add_flag("--admin", admin, "give the user the admin role");
+  auto* set_role = user->add_subcommand("set-role", "change a user's role");
+  set_role->add_option("login", login)->required();
+  set_role->add_option("role", role)->required()->check(CLI::IsMember({"user", "admin"}));
+  auto* set_quota = user->add_subcommand("set-quota", "change a user's snapshot capacity in MB");
+  set_quota->add_option("login", login)->required();
+  set_quota->add_option("mb", quota_mb)->required()->check(CLI::Range(0LL, 100000000LL));
+
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    auto file_values = config_file.empty() ? std::map<std::string, std::string>{}
+                                           : vmshare::read_config_file(config_file);
+    auto config = vmshare::parse_config(file_values, vmshare::environment_map());
+    if (create->parsed()) return vmshare::api::admin_create_user(config, login, admin, std::cin);
+    if (set_role->parsed()) return vmshare::api::admin_set_role(config, login, role);
+    if (set_quota->parsed()) return vmshare::api::admin_set_quota(config, login, quota_mb);
+    return serve(config, argv[0]);
+  } catch (const vmshare::ConfigError& e) {
+    std::cerr << "vmshare: configuration error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "vmshare: " << e.what() << "\n";
+    return 1;
+  }
+}
