@@ -83,9 +83,9 @@ RedisUrl parse_redis_url(const std::string& url) {
       out.port = parse_int(hostport.substr(colon + 1), 1, 65535, "port");
       hostport = hostport.substr(0, colon);
     }
-    if (!hostport.empty()) out.host = std::string(hostport);
+    out.host = std::string(hostport);
   }
-  if (out.host.empty()) throw std::invalid_argument("redis url: empty host");
+  if (out.host.empty()) throw std::invalid_argument("redis url: missing host");
   return out;
 }
 

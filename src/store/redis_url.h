@@ -6,7 +6,7 @@
 namespace vmshare::store {
 
 struct RedisUrl {
-  std::string host = "127.0.0.1";
+  std::string host;
   int port = 6379;
   std::string username;  // empty: the default user (AUTH <password>)
   std::string password;  // empty: no AUTH
