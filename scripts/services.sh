@@ -96,7 +96,7 @@ services_redis_start() {
 services_redis_stop() {
   _services_load_state || return 0
   _services_redis_running || return 0
-  redis-cli -h 127.0.0.1 -p "$_SVC_REDIS_PORT" shutdown "${1:-save}" >/dev/null 2>&1
+  redis-cli -h 127.0.0.1 -p "$_SVC_REDIS_PORT" shutdown "${1:-save}" >/dev/null 2>&1 || true
   local _
   for _ in $(seq 1 100); do
     _services_redis_running || return 0
@@ -144,8 +144,8 @@ services_start() {
 
 services_stop() {
   _services_load_state || return 0
-  services_pg_stop
-  services_redis_stop nosave
+  services_pg_stop || _services_log "postgres did not stop cleanly"
+  services_redis_stop nosave || _services_log "redis did not stop cleanly"
   rm -rf "$VMSHARE_SERVICES_DIR"
   unset VMSHARE_SERVICES_DIR VMSHARE_TEST_DATABASE_URL VMSHARE_TEST_REDIS_URL \
     VMSHARE_TEST_PG_STOP_CMD VMSHARE_TEST_PG_START_CMD \
