@@ -1,0 +1,135 @@
+#include "vm/qemu_command.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "test_util.h"
+
+using namespace vmshare::vm;
+
+namespace {
+
+QemuSpec base_spec() {
+  QemuSpec s;
+  s.qemu_binary = "qemu-system-x86_64";
+  s.vmid = "vm-0123abcd";
+  s.accel = "tcg";
+  s.memory_mb = 256;
+  s.cpus = 1;
+  s.disk_path = "/var/lib/vmshare/vms/vm-0123abcd/disk.qcow2";
+  s.run_dir = "/run/vmshare/vm-0123abcd";
+  return s;
+}
+
+std::string join_lines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& a : v) out += a + "\n";
+  return out;
+}
+
+// Compares argv with golden/<name>.argv (one argument per line);
+// VMSHARE_UPDATE_GOLDEN=1 rewrites the file instead.
+void check_golden(const std::string& name, const std::vector<std::string>& argv) {
+  std::string path = test::source_path("tests/unit/vm/golden/" + name + ".argv");
+  std::string actual = join_lines(argv);
+  const char* update = std::getenv("VMSHARE_UPDATE_GOLDEN");
+  if (update && std::string(update) == "1") {
+    test::write_file(path, actual);
+    return;
+  }
+  std::string expected = test::read_file(path);
+  ASSERT_FALSE(expected.empty()) << "missing golden file " << path
+                                 << " (run with VMSHARE_UPDATE_GOLDEN=1)";
+  EXPECT_EQ(actual, expected) << "argv differs from " << path;
+}
+
+bool has_pair(const std::vector<std::string>& a, const std::string& k, const std::string& v) {
+  for (std::size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == k && a[i + 1] == v) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(QemuCommand, GoldenOverlayTcg) { check_golden("overlay_tcg", build_qemu_argv(base_spec())); }
+
+TEST(QemuCommand, GoldenOverlayKvm) {
+  auto s = base_spec();
+  s.accel = "kvm";
+  s.memory_mb = 2048;
+  s.cpus = 4;
+  check_golden("overlay_kvm", build_qemu_argv(s));
+}
+
+TEST(QemuCommand, GoldenIsoBoot) {
+  auto s = base_spec();
+  s.iso_path = "/var/lib/vmshare/isos/user-7.iso";
+  check_golden("iso_boot", build_qemu_argv(s));
+}
+
+TEST(QemuCommand, GoldenKernelBoot) {
+  auto s = base_spec();
+  s.kernel = "/var/lib/vmshare/images/vmlinuz";
+  s.initrd = "/var/lib/vmshare/images/initrd.gz";
+  s.append = "console=tty0 quiet rdinit=/init";
+  check_golden("kernel_boot", build_qemu_argv(s));
+}
+
+TEST(QemuCommand, EssentialFlags) {
+  auto a = build_qemu_argv(base_spec());
+  EXPECT_EQ(a.front(), "qemu-system-x86_64");
+  EXPECT_TRUE(has_pair(a, "-cpu", "max"));
+  EXPECT_TRUE(has_pair(a, "-machine", "pc,accel=tcg"));
+  EXPECT_TRUE(has_pair(a, "-vnc", "unix:/run/vmshare/vm-0123abcd/vnc.sock"));
+  EXPECT_TRUE(has_pair(a, "-qmp", "unix:/run/vmshare/vm-0123abcd/qmp.sock,server=on,wait=off"));
+  EXPECT_TRUE(has_pair(a, "-nic", "none"));
+  EXPECT_EQ(std::count(a.begin(), a.end(), "-no-shutdown"), 0);
+  EXPECT_EQ(std::count(a.begin(), a.end(), "-daemonize"), 0);
+  EXPECT_EQ(std::count(a.begin(), a.end(), "-boot"), 0);
+}
+
+TEST(QemuCommand, PathsWithCommasNeedNoEscapingInBlockdevJson) {
+  auto s = base_spec();
+  s.disk_path = "/data/a,b \"q\".qcow2";
+  auto a = build_qemu_argv(s);
+  EXPECT_TRUE(has_pair(a, "-blockdev",
+                       R"({"driver":"file","filename":"/data/a,b \"q\".qcow2","node-name":"disk0-file"})"));
+}
+
+TEST(QemuCommand, RejectsInvalidSpecs) {
+  auto bad = [](auto mutate) {
+    auto s = base_spec();
+    mutate(s);
+    EXPECT_THROW(build_qemu_argv(s), QemuSpecError);
+  };
+  bad([](QemuSpec& s) { s.vmid = ""; });
+  bad([](QemuSpec& s) { s.vmid = "a,b"; });
+  bad([](QemuSpec& s) { s.vmid = "x y"; });
+  bad([](QemuSpec& s) { s.accel = "auto"; });
+  bad([](QemuSpec& s) { s.memory_mb = 10; });
+  bad([](QemuSpec& s) { s.cpus = 0; });
+  bad([](QemuSpec& s) { s.disk_path = ""; });
+  bad([](QemuSpec& s) { s.disk_path = "rel.qcow2"; });
+  bad([](QemuSpec& s) { s.iso_path = "rel.iso"; });
+  bad([](QemuSpec& s) { s.initrd = "/i"; });
+  bad([](QemuSpec& s) { s.append = "quiet"; });
+  bad([](QemuSpec& s) { s.run_dir = "/run/a,b"; });
+  bad([](QemuSpec& s) { s.run_dir = "/" + std::string(120, 'x'); });
+  bad([](QemuSpec& s) { s.run_dir = ""; });
+}
+
+TEST(QemuCommand, ResolveAccel) {
+  EXPECT_EQ(resolve_accel("auto", true), "kvm");
+  EXPECT_EQ(resolve_accel("auto", false), "tcg");
+  EXPECT_EQ(resolve_accel("kvm", false), "kvm");
+  EXPECT_EQ(resolve_accel("tcg", true), "tcg");
+  EXPECT_THROW(resolve_accel("xen", true), QemuSpecError);
+  EXPECT_THROW(resolve_accel("", true), QemuSpecError);
+}
+
+TEST(QemuCommand, SocketPaths) {
+  EXPECT_EQ(vnc_socket_path("/r"), "/r/vnc.sock");
+  EXPECT_EQ(qmp_socket_path("/r"), "/r/qmp.sock");
+}
