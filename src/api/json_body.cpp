@@ -7,12 +7,15 @@ namespace vmshare::api {
 
 nlohmann::json parse_body_object(const http::Request& request) {
   const auto* type = request.header("Content-Type");
-  if (type && type->rfind("application/x-www-form-urlencoded", 0) == 0) {
+  const auto first = request.body.find_first_not_of(" \t\r\n");
+  const bool looks_like_json = first != std::string::npos && request.body[first] == '{';
+  // curl -d sends JSON labelled as a form; the body itself tells which it is.
+  if (type && type->rfind("application/x-www-form-urlencoded", 0) == 0 && !looks_like_json) {
     nlohmann::json out = nlohmann::json::object();
     for (const auto& [k, v] : http::parse_query(request.body)) out[k] = v;
     return out;
   }
-  if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) return nlohmann::json::object();
+  if (first == std::string::npos) return nlohmann::json::object();
   auto parsed = nlohmann::json::parse(request.body, nullptr, false);
   if (parsed.is_discarded()) throw ApiError(400, "Request body is not valid JSON");
   if (!parsed.is_object()) throw ApiError(422, "Request body must be a JSON object");
