@@ -78,19 +78,18 @@ async function productionStorage() {
 export async function prepareEnv({ storage = STORAGE, env = {}, dataDir } = {}) {
   dataDir ??= mkdtempSync(path.join(os.tmpdir(), 'vmshare-e2e-'));
   const store = storage === 'production' ? await productionStorage() : { env: {}, cleanup: async () => {} };
-  return {
-    dataDir,
-    cleanup: store.cleanup,
-    env: {
-      ...baseEnv(),
-      VMSHARE_HOST: '127.0.0.1',
-      VMSHARE_DATA_DIR: dataDir,
-      COOKIE_SECURE: 'false',
-      BCRYPT_COST: '4',  // fast tests; the benchmark uses the default cost
-      ...store.env,
-      ...env,
-    },
+  const merged = {
+    ...baseEnv(),
+    VMSHARE_HOST: '127.0.0.1',
+    VMSHARE_DATA_DIR: dataDir,
+    COOKIE_SECURE: 'false',
+    BCRYPT_COST: '4',  // fast tests; the benchmark uses the default cost
+    ...store.env,
+    ...env,
   };
+  // A key given as undefined is removed, so a test can leave it to a --config file.
+  for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
+  return { dataDir, cleanup: store.cleanup, env: merged };
 }
 
 // Runs the binary to completion (admin commands, start-up failures).
@@ -110,7 +109,8 @@ export function runVmshare(args, { env = baseEnv(), input, timeoutMs = 20000 } =
 // Starts vmshare and resolves once it answers HTTP.
 // opts: {env, args, storage, dataDir, readyTimeoutMs}
 export async function startServer(opts = {}) {
-  const port = opts.env?.PORT ? Number(opts.env.PORT) : await freePort();
+  // opts.port with env {PORT: undefined}: the port comes from elsewhere (a --config file).
+  const port = opts.port ?? (opts.env?.PORT ? Number(opts.env.PORT) : await freePort());
   const prepared = await prepareEnv({ ...opts, env: { PORT: String(port), ...opts.env } });
   const { dataDir, env } = prepared;
   const proc = spawn(BIN, opts.args ?? [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
