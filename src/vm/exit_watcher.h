@@ -28,6 +28,8 @@ class ExitWatcher {
   // Stops waiting (the handler gets operation_aborted). The process keeps running.
   void cancel();
 
+  // For signal() (safe from any thread). Do not call try_wait()/wait_for() on it while a
+  // wait is pending: the watcher reaps on the executor's thread.
   Process& process();
 
  private:

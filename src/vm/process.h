@@ -30,6 +30,9 @@ struct ExitStatus {
   std::string describe() const;  // "exit code 0", "killed by signal 9 (Killed)", "unknown"
 };
 
+// Move-only handle. Destroying it closes the pidfd but neither kills nor reaps: reap children
+// with try_wait/wait_for or an ExitWatcher, or they linger as zombies.
+// Not thread-safe, except signal()/signal_group(), which only read.
 class Process {
  public:
   Process() = default;

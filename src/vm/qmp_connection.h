@@ -11,7 +11,13 @@
 // Threading: all work runs on an internal strand of the given executor. Every handler (connect,
 // execute, event, close) is invoked on that strand and must not block; public methods are
 // thread-safe. Handlers keep the internals alive, so dropping the QmpConnection early is safe
-// (its destructor calls close()).
+// (its destructor calls close()). The executor must outlive the QmpConnection.
+//
+// Typical use from a worker thread:
+//   QmpConnection qmp(io.get_executor());
+//   qmp.on_event([](const std::string& name, const nlohmann::json& data) { /* SHUTDOWN... */ });
+//   qmp.connect_sync(qmp_socket_path(run_dir));
+//   QmpCommands(qmp).system_powerdown();   // qmp_commands.h
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
@@ -75,7 +81,9 @@ class QmpConnection {
   void on_close(CloseHandler handler);
 
   // Connects, reads the greeting and negotiates capabilities. Commands queued before it
-  // completes are sent afterwards. Call once.
+  // completes are sent afterwards. Call once. QEMU creates its socket a moment after it
+  // starts: wait for the path to exist (while the process lives) before connecting; a missing
+  // socket fails at once with Kind::disconnected and the connection cannot be retried.
   void async_connect(const std::string& socket_path, ConnectHandler handler);
 
   // Queues `command` with `args` (an object; {} or null for none). `ret` is QMP's "return"
