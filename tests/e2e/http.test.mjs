@@ -43,6 +43,15 @@ describe('errors are JSON', () => {
     assert.equal(parseRaw(text).status, 413, text.slice(0, 200));
   });
 
+  test('oversized headers: 431; garbage request line: 400', async () => {
+    const big = await rawRequest(server, `GET /me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(100000)}\r\nConnection: close\r\n\r\n`);
+    assert.equal(parseRaw(big.text).status, 431, big.text.slice(0, 200));
+    const bad = await rawRequest(server, 'GARBAGE\r\n\r\n');
+    const res = parseRaw(bad.text);
+    assert.equal(res.status, 400, bad.text.slice(0, 200));
+    assert.equal(typeof JSON.parse(res.body).detail, 'string');
+  });
+
   test('malformed JSON: 400; wrong types: 422', async () => {
     assertJsonError(await api(server, 'POST', '/login', { body: '{"username": "a", ', headers: { 'Content-Type': 'application/json' } }), 400);
     assertJsonError(await api(server, 'POST', '/register', { json: { login: 123, password: 'long enough pw' } }), 422);
@@ -54,6 +63,19 @@ describe('errors are JSON', () => {
     const res = await api(server, 'POST', '/login', { body: '{{{', headers: { 'Content-Type': 'application/json' } });
     assert.doesNotMatch(res.text, /\/work\/|\/tmp\/|\.cpp|terminate|what\(\)/);
   });
+});
+
+test('access log: one line per request with method, route template and status; no secrets', async () => {
+  const u = await registerUser(server);
+  await api(server, 'GET', '/me?probe=query-secret', { cookie: u.cookie });
+  await api(server, 'GET', '/console/vm-raw-id-42', { token: u.token });
+  await sleep(1500);  // the log is flushed every second
+  const logs = server.logs();
+  assert.match(logs, /GET \/me 200/);
+  assert.match(logs, /POST \/register 200/);
+  assert.match(logs, /GET \/console\/<vmid> \d{3}/);
+  for (const secret of [u.token, u.password, 'query-secret', 'vm-raw-id-42'])
+    assert.ok(!logs.includes(secret), `the log holds ${secret.slice(0, 20)}...`);
 });
 
 describe('slow clients', () => {
