@@ -43,7 +43,7 @@ async function measure(server, cookie, n) {
 const server = await startServer({ storage: 'embedded', env: { BCRYPT_COST: '12' } });
 try {
   await new Promise((r) => setTimeout(r, 500));
-  console.log(`idle RSS after start-up: ${rss(server.proc.pid)}`);
+  console.log(`server pid ${server.proc.pid}; idle RSS after start-up: ${rss(server.proc.pid)}`);
   const user = await registerUser(server);
   await measure(server, user.cookie, 50);  // warm-up
   console.log(`/me alone:               ${await measure(server, user.cookie, SAMPLES)}`);
