@@ -14,6 +14,9 @@
 #include "api/user_admin.h"
 #include "core/config.h"
 #include "http/server.h"
+#include "vm/catalog.h"
+#include "vm/errors.h"
+#include "vm/vm_manager.h"
 
 namespace {
 
@@ -39,14 +42,34 @@ std::string default_web_dir(const char* argv0) {
   return "web";
 }
 
+// The catalog file, or none (the API still serves users; /images is empty) with a warning.
+vm::Catalog load_catalog_or_empty(const Config& config) {
+  const std::string path = config.images.empty() ? config.data_dir + "/images/catalog.json" : config.images;
+  if (!std::filesystem::exists(path)) {
+    if (!config.images.empty()) throw ConfigError("VMSHARE_IMAGES: no such file " + path);
+    spdlog::warn("no image catalog at {}: no VM can be started (scripts/setup.sh builds one)", path);
+    return {};
+  }
+  try {
+    auto catalog = vm::load_catalog(path);
+    for (const auto& p : catalog.profiles())
+      if (!std::filesystem::exists(p.base_image))
+        spdlog::warn("profile {}: its base image is missing; launching it will fail", p.name);
+    return catalog;
+  } catch (const vm::CatalogError& e) {
+    throw ConfigError(std::string("VMSHARE_IMAGES: ") + e.what());
+  }
+}
+
 int serve(Config config, const char* argv0) {
   if (config.web_dir.empty()) config.web_dir = default_web_dir(argv0);
+  // QEMU and the socket paths need an absolute data folder.
+  config.data_dir = std::filesystem::absolute(config.data_dir).lexically_normal().string();
+  while (config.data_dir.size() > 1 && config.data_dir.back() == '/') config.data_dir.pop_back();
   setup_logging(config);
   auto app = api::make_app_context(config);
 
   http::Router router;
-  api::register_auth_routes(router, *app);
-  api::register_page_routes(router, *app);
 
   http::ServerOptions options;
   options.host = config.host;
@@ -58,6 +81,18 @@ int serve(Config config, const char* argv0) {
   options.read_timeout = std::chrono::seconds(config.read_timeout_s);
   http::Server server(options, router);
   server.listen();
+  app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,
+                                             server.io().get_executor(), server.workers().get_executor());
+  app->vms->reconcile();
+  app->on_logout = [vms = app->vms.get()](std::int64_t user_id) {
+    if (auto v = vms->vm_of_user(user_id)) vms->terminate(v->vmid, vm::ExitReason::logout);
+  };
+  server.on_shutdown([vms = app->vms.get()] { vms->detach_all(); });
+
+  api::register_auth_routes(router, *app);
+  api::register_vm_routes(router, *app);
+  api::register_page_routes(router, *app);
+
   spdlog::info("vmshare {} listening on http://{}:{} (users: {}, sessions: {})", VMSHARE_VERSION, config.host,
                server.port(), app->users->backend_name(), app->sessions->backend_name());
   server.run();

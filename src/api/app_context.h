@@ -9,6 +9,8 @@
 #include "core/config.h"
 #include "store/session_store.h"
 #include "store/user_store.h"
+#include "vm/iso_store.h"
+#include "vm/vm_manager.h"
 
 namespace vmshare::api {
 
@@ -18,6 +20,8 @@ struct AppContext {
   std::unique_ptr<store::UserStore> users;
   std::unique_ptr<store::SessionStore> sessions;
   std::unique_ptr<auth::HashPool> hashes;
+  std::shared_ptr<vm::IsoStore> isos;
+  std::unique_ptr<vm::VmManager> vms;  // needs the server's executors: made in main
   // A bcrypt hash of a random password: verified against when the login does not exist, so an
   // unknown login takes as long as a wrong password.
   std::string decoy_hash;

@@ -49,6 +49,7 @@ std::unique_ptr<AppContext> make_app_context(const Config& config) {
   app->secret = load_or_create_secret(config);
   app->users = store::make_user_store(config);
   app->sessions = store::make_session_store(config);
+  app->isos = std::make_shared<vm::IsoStore>(config.data_dir, config.max_iso_bytes);
   app->hashes = std::make_unique<auth::HashPool>(static_cast<unsigned>(config.hash_threads));
   app->decoy_hash = auth::hash_password(auth::random_hex(16), config.bcrypt_cost);
   return app;

@@ -7,5 +7,6 @@ namespace vmshare::api {
 
 void register_auth_routes(http::Router& router, AppContext& app);
 void register_page_routes(http::Router& router, AppContext& app);
+void register_vm_routes(http::Router& router, AppContext& app);
 
 }  // namespace vmshare::api

@@ -34,4 +34,21 @@ struct ImageError : VmError {
       : VmError(summary), detail(std::move(log_detail)) {}
 };
 
+// Lifecycle errors (vm_manager). Messages are for users; details go to the log.
+struct UnknownProfile : VmError {  // 400
+  using VmError::VmError;
+};
+struct VmLimitReached : VmError {  // 503
+  using VmError::VmError;
+};
+struct VmNotFound : VmError {  // 404
+  using VmError::VmError;
+};
+struct LaunchFailed : VmError {  // 500, nothing left behind
+  using VmError::VmError;
+};
+struct VmBusy : VmError {  // 409: stopping, or another operation holds it
+  using VmError::VmError;
+};
+
 }  // namespace vmshare::vm

@@ -1,0 +1,196 @@
+// GET /images; POST /run-script, /run-iso; GET /sessions/active; /vm/status, /vm/stop,
+// /vm/reset, /vm/screenshot; the console WebSocket /ws/<vmid>.
+#include <charconv>
+
+#include <spdlog/spdlog.h>
+
+#include "api/auth_guard.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+#include "api/time_format.h"
+#include "api/vm_errors.h"
+#include "core/errors.h"
+#include "vm/console_bridge.h"
+#include "vm/iso_store.h"
+#include "vm/vm_manager.h"
+
+namespace vmshare::api {
+
+namespace {
+
+using nlohmann::json;
+
+json vm_json(const vm::VmView& v) {
+  return {{"vmid", v.vmid},
+          {"user_id", v.user_id},
+          {"os_type", v.os_type},
+          {"started_at", iso8601(v.started_at)},
+          {"status", v.status}};
+}
+
+http::Response launched(const vm::LaunchResult& result) {
+  const auto& v = result.vm;
+  return http::json_response(
+      200, {{"message", result.created ? "VM started" : "VM already running; returning it"},
+            {"vm", vm_json(v)},
+            {"redirect", "/console/" + v.vmid},
+            {"ws_path", "/ws/" + v.vmid}});
+}
+
+vm::VmView callers_vm(AppContext& app, const Caller& caller) {
+  auto vm = app.vms->vm_of_user(caller.id);
+  if (!vm) throw ApiError(404, "You have no running VM");
+  return *vm;
+}
+
+int parse_limit(const std::string& text) {
+  if (text.empty()) return 100;
+  int value = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || p != text.data() + text.size() || value < 1 || value > 1000)
+    throw ApiError(422, "limit must be a number from 1 to 1000");
+  return value;
+}
+
+bool wants_binary_protocol(const http::Request& request) {
+  const auto* protocols = request.header("Sec-WebSocket-Protocol");
+  if (!protocols) return false;
+  std::string list = *protocols;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    auto end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    auto item = list.substr(start, end - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (item == "binary") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+void register_vm_routes(http::Router& router, AppContext& app) {
+  router.get("/images", [&app](http::Request&) {
+    json out = json::array();
+    for (const auto& p : app.vms->catalog().profiles())
+      out.push_back({{"name", p.name}, {"title", p.title}, {"memory_mb", p.memory_mb}, {"cpus", p.cpus},
+                     {"kind", p.kind}, {"description", p.description}});
+    return http::json_response(200, out);
+  });
+
+  router.post("/run-script", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto body = parse_body_object(request);
+    auto os_type = require_string(body, "os_type");
+    if (os_type == vm::kCustomProfileName) throw ApiError(400, "Use /run-iso to boot an uploaded ISO");
+    return launched(app.vms->launch({caller.id, os_type, "", ""}));
+  }));
+
+  router.post("/run-iso", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    if (auto running = app.vms->vm_of_user(caller.id)) return launched({*running, false});
+    if (!app.isos->has_iso(caller.id)) throw ApiError(404, "No ISO uploaded; upload one first");
+    return launched(app.vms->launch({caller.id, vm::kCustomProfileName, "", app.isos->path_for(caller.id)}));
+  }));
+
+  router.get("/sessions/active", [&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    const int limit = parse_limit(request.query_value("limit"));
+    std::optional<std::int64_t> only_user;
+    if (auto text = request.query_value("user_id"); !text.empty()) {
+      std::int64_t id = 0;
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+      if (ec != std::errc() || p != text.data() + text.size()) throw ApiError(422, "user_id must be a number");
+      only_user = id;
+    }
+    if (!caller.is_admin()) {
+      if (only_user && *only_user != caller.id) throw ApiError(403, "You can only list your own sessions");
+      only_user = caller.id;
+    }
+    auto sessions = only_user ? app.sessions->list_user(*only_user) : app.sessions->list_active();
+    json out = json::array();
+    for (const auto& s : sessions) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      out.push_back({{"vmid", s.vmid}, {"user_id", s.user_id}, {"os_type", s.os_type}, {"status", s.status},
+                     {"started_at", iso8601(s.started_at)}, {"expires_at", iso8601(s.expires_at)}});
+    }
+    return http::json_response(200, out);
+  });
+
+  router.get("/vm/status", [&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto v = callers_vm(app, caller);
+    return http::json_response(200, {{"vmid", v.vmid}, {"os_type", v.os_type}, {"status", v.status},
+                                     {"started_at", iso8601(v.started_at)},
+                                     {"expires_at", iso8601(v.expires_at)}, {"viewers", v.viewers},
+                                     {"grace_s", app.config.disconnect_grace_s}});
+  });
+
+  router.post("/vm/stop", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto v = callers_vm(app, caller);
+    app.vms->stop(v.vmid);
+    return http::json_response(200, {{"message", "VM stopped"}, {"vmid", v.vmid}});
+  }));
+
+  router.post("/vm/reset", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto v = callers_vm(app, caller);
+    app.vms->reset(v.vmid);
+    return http::json_response(200, {{"message", "VM reset"}, {"vmid", v.vmid}});
+  }));
+
+  router.get("/vm/screenshot", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto v = callers_vm(app, caller);
+    http::Response r;
+    r.content_type = "image/png";
+    r.body = app.vms->screenshot_png(v.vmid);
+    r.header("Cache-Control", "no-store");
+    return r;
+  }));
+
+  http::Route console;
+  console.method = "GET";
+  console.pattern = "/ws/<vmid>";
+  console.handler = [](http::Request&) { return http::error_response(426, "WebSocket upgrade required"); };
+  console.websocket = [&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    // Browsers always send Origin on a WebSocket; another site's page must not reach a console
+    // with the user's cookie (cross-site WebSocket hijacking).
+    require_same_origin(app, request);
+    const std::string vmid = request.params.at(0);
+    auto v = app.vms->find(vmid);
+    if (!v) throw ApiError(404, "No such VM");
+    if (v->user_id != caller.id && !caller.is_admin()) throw ApiError(403, "This console belongs to another user");
+    const std::string socket_path = app.vms->vnc_socket(vmid);
+
+    http::WebSocketDecision decision;
+    if (wants_binary_protocol(request)) decision.subprotocol = "binary";
+    decision.on_open = [&app, vmid, socket_path](http::WebSocketStream&& ws) {
+      struct Link {
+        std::uint64_t viewer = 0;
+        bool attached = false;
+      };
+      auto link = std::make_shared<Link>();
+      auto bridge = vm::ConsoleBridge::start(std::move(ws), socket_path, {[&app, vmid, link] {
+        if (link->attached) app.vms->detach_viewer(vmid, link->viewer);
+      }});
+      try {
+        std::weak_ptr<vm::ConsoleBridge> weak = bridge;
+        link->viewer = app.vms->attach_viewer(vmid, [weak](const std::string& reason) {
+          if (auto b = weak.lock()) b->close(reason);
+        });
+        link->attached = true;
+      } catch (const std::exception&) {
+        bridge->close("VM stopped");
+      }
+    };
+    return decision;
+  };
+  router.add(std::move(console));
+}
+
+}  // namespace vmshare::api

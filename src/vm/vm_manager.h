@@ -1,0 +1,122 @@
+#pragma once
+// The VMs this node runs: launch (one per user, a host-wide limit), stop, reset, screenshots,
+// viewers and the disconnect grace, the session limit, exits, and adoption after a restart.
+//
+// Locking: `mutex_` guards the maps and is never held across QMP or process I/O; each VM has
+// its own operation mutex so one operation runs per VM at a time (libvirt's rule).
+// Blocking methods are for worker threads; timers and exit watchers run on the io executor
+// and hand blocking clean-up to the worker executor.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "core/config.h"
+#include "store/session_store.h"
+#include "vm/catalog.h"
+#include "vm/vm_record.h"
+
+namespace vmshare::vm {
+
+struct VmView {
+  std::string vmid;
+  std::int64_t user_id = 0;
+  std::string os_type;
+  std::string status;  // starting | running | stopping
+  std::int64_t started_at = 0;
+  std::int64_t expires_at = 0;
+  int viewers = 0;
+};
+
+struct LaunchSpec {
+  std::int64_t user_id = 0;
+  std::string os_type;        // a catalog profile, or "custom" for an ISO
+  std::string base_image;     // set for snapshot boots (overrides the profile's base)
+  std::string iso_path;       // set for ISO boots
+};
+
+struct LaunchResult {
+  VmView vm;
+  bool created = false;  // false: the user's running VM was returned
+};
+
+// Why a VM ended, for logs and metrics.
+enum class ExitReason { guest_poweroff, stopped, no_viewer, session_limit, logout, crashed, killed };
+const char* exit_reason_name(ExitReason reason);
+
+class VmManager {
+ public:
+  VmManager(const Config& config, Catalog catalog, store::SessionStore& sessions,
+            boost::asio::any_io_executor io, boost::asio::any_io_executor blocking);
+  ~VmManager();
+
+  const Catalog& catalog() const { return catalog_; }
+
+  // Adopts VMs that survived a daemon restart and answer QMP; kills and cleans the rest.
+  void reconcile();
+
+  LaunchResult launch(const LaunchSpec& spec);
+  std::optional<VmView> find(const std::string& vmid) const;
+  std::optional<VmView> vm_of_user(std::int64_t user_id) const;
+  std::vector<VmView> list() const;
+
+  // ACPI power-down, then a forced stop after the configured timeout; returns once it is gone.
+  void stop(const std::string& vmid);
+  // Immediate, for logout and the timers: QMP quit, SIGKILL if that fails.
+  void terminate(const std::string& vmid, ExitReason reason);
+  void reset(const std::string& vmid);
+  std::string screenshot_png(const std::string& vmid);
+
+  // The VNC socket of a VM the caller may view, for the console bridge.
+  std::string vnc_socket(const std::string& vmid) const;
+  // A console opened / closed. `close` is called with a reason when the VM goes away.
+  std::uint64_t attach_viewer(const std::string& vmid, std::function<void(const std::string&)> close);
+  void detach_viewer(const std::string& vmid, std::uint64_t viewer_id);
+
+  // Daemon shutdown: stop watching, close consoles and monitors, leave the VMs running.
+  void detach_all();
+
+  // Exits by reason since start-up, for metrics.
+  std::map<std::string, std::int64_t> exit_counts() const;
+  std::map<std::int64_t, std::int64_t> pids_by_user() const;
+
+  struct Instance;
+
+ private:
+  std::shared_ptr<Instance> get(const std::string& vmid) const;
+  std::shared_ptr<Instance> start_instance(const LaunchSpec& spec, const std::string& base_image,
+                                           int memory_mb, int cpus, const Profile* profile);
+  void watch(const std::shared_ptr<Instance>& vm);
+  void on_exit(const std::string& vmid, ExitReason reason);
+  void cleanup(const std::shared_ptr<Instance>& vm, ExitReason reason);
+  void arm_grace(const std::shared_ptr<Instance>& vm);
+  void arm_expiry(const std::shared_ptr<Instance>& vm);
+  bool wait_gone(const std::shared_ptr<Instance>& vm, std::chrono::milliseconds timeout);
+  void publish(const std::shared_ptr<Instance>& vm);
+  std::shared_ptr<std::mutex> user_lock(std::int64_t user_id);
+
+  Config config_;
+  Catalog catalog_;
+  store::SessionStore& sessions_;
+  boost::asio::any_io_executor io_;
+  boost::asio::any_io_executor blocking_;
+  std::string accel_;
+  std::string vms_dir_;
+  std::string node_;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Instance>> vms_;
+  std::map<std::int64_t, std::string> by_user_;
+  std::map<std::int64_t, std::shared_ptr<std::mutex>> user_locks_;
+  int launching_ = 0;
+  std::map<std::string, std::int64_t> exits_;
+  std::uint64_t next_viewer_id_ = 1;
+};
+
+}  // namespace vmshare::vm
