@@ -15,6 +15,7 @@
 #include "vm/qemu_command.h"
 #include "vm/qmp_commands.h"
 #include "vm/qmp_connection.h"
+#include "vm/run_command.h"
 
 using namespace vmshare::vm;
 using namespace std::chrono_literals;
@@ -37,6 +38,8 @@ class RealQemu : public ::testing::Test {
 
   void SetUp() override {
     images.create_blank(dir / "base.qcow2", 16 << 20);
+    // A known pattern in the base, to check that a snapshot folds the backing chain in.
+    ASSERT_TRUE(run_command({"qemu-io", "-f", "qcow2", "-c", "write -q -P 0xaa 0 64k", dir / "base.qcow2"}).ok());
     images.create_overlay(dir / "base.qcow2", dir / "disk.qcow2");
     QemuSpec s;
     s.vmid = "test-vm";
@@ -131,7 +134,20 @@ TEST_F(RealQemu, FullBackupIsStandaloneQcow2) {
   QmpConnection q(io.get_executor());
   q.connect_sync(qmp_socket_path(dir.path()));
   QmpCommands cmds(q);
+  // The running VM writes to its overlay: HMP's qemu-io on the virtio device's own backend
+  // (the device does not share write access to the node) stands in for a guest.
+  auto hmp = q.execute_sync("human-monitor-command",
+                            {{"command-line", "qemu-io -d /machine/peripheral/disk0-dev/virtio-backend \"write -P 0xbb 1M 64k\""}});
+  EXPECT_EQ(hmp, "") << hmp;  // qemu-io prints its report on QEMU's stdout; errors come here
   backup_disk(cmds, images, dir / "snap.qcow2");
+  auto verify = [&](const std::string& pattern, const std::string& offset) {
+    return run_command({"qemu-io", "-f", "qcow2", "-c",
+                        "read -q -P " + pattern + " " + offset + " 64k", dir / "snap.qcow2"})
+        .ok();
+  };
+  EXPECT_TRUE(verify("0xaa", "0"));    // from the base image
+  EXPECT_TRUE(verify("0xbb", "1M"));   // from the overlay, written while running
+  EXPECT_FALSE(verify("0xbb", "0"));   // the check can fail
   auto info = images.image_info(dir / "snap.qcow2", "qcow2");
   EXPECT_EQ(info.format, "qcow2");
   EXPECT_EQ(info.virtual_size, 16u << 20);
