@@ -41,12 +41,17 @@ class RealQemu : public ::testing::Test {
     // A known pattern in the base, to check that a snapshot folds the backing chain in.
     ASSERT_TRUE(run_command({"qemu-io", "-f", "qcow2", "-c", "write -q -P 0xaa 0 64k", dir / "base.qcow2"}).ok());
     images.create_overlay(dir / "base.qcow2", dir / "disk.qcow2");
+  }
+
+  // Starts QEMU from build_qemu_argv and waits for both sockets.
+  void launch(const std::string& iso_path = {}) {
     QemuSpec s;
     s.vmid = "test-vm";
     s.accel = "tcg";
     s.memory_mb = 128;
     s.cpus = 1;
     s.disk_path = dir / "disk.qcow2";
+    s.iso_path = iso_path;
     s.run_dir = dir.path();
     SpawnOptions o;
     o.argv = build_qemu_argv(s);
@@ -76,6 +81,7 @@ class RealQemu : public ::testing::Test {
 }  // namespace
 
 TEST_F(RealQemu, StartsWithOurFlagsAndAnswersQmp) {
+  ASSERT_NO_FATAL_FAILURE(launch());
   EXPECT_TRUE(exists(vnc_socket_path(dir.path())));
   QmpConnection q(io.get_executor());
   q.connect_sync(qmp_socket_path(dir.path()));
@@ -87,6 +93,7 @@ TEST_F(RealQemu, StartsWithOurFlagsAndAnswersQmp) {
 }
 
 TEST_F(RealQemu, StatusScreendumpQuit) {
+  ASSERT_NO_FATAL_FAILURE(launch());
   QmpConnection q(io.get_executor());
   std::mutex mu;
   std::vector<std::string> events;
@@ -131,6 +138,7 @@ TEST_F(RealQemu, StatusScreendumpQuit) {
 }
 
 TEST_F(RealQemu, FullBackupIsStandaloneQcow2) {
+  ASSERT_NO_FATAL_FAILURE(launch());
   QmpConnection q(io.get_executor());
   q.connect_sync(qmp_socket_path(dir.path()));
   QmpCommands cmds(q);
@@ -162,4 +170,20 @@ TEST_F(RealQemu, FullBackupIsStandaloneQcow2) {
   bad.device_node = "nope";
   EXPECT_THROW(backup_disk(cmds, images, dir / "snap2.qcow2", bad), QmpError);
   EXPECT_FALSE(exists(dir / "snap2.qcow2"));
+}
+
+TEST_F(RealQemu, IsoAttachedReadOnlyRaw) {
+  test::write_file(dir / "user.iso", std::string(1 << 20, '\0'));
+  ASSERT_NO_FATAL_FAILURE(launch(dir / "user.iso"));
+  QmpConnection q(io.get_executor());
+  q.connect_sync(qmp_socket_path(dir.path()));
+  bool found = false;
+  for (const auto& n : q.execute_sync("query-named-block-nodes", {{"flat", true}})) {
+    if (n["node-name"] != kCdromNodeName) continue;
+    found = true;
+    EXPECT_EQ(n["drv"], "raw");
+    EXPECT_EQ(n["ro"], true);
+  }
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(QmpCommands(q).query_status().running);
 }
