@@ -1,0 +1,191 @@
+#include "vm/console_bridge.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <spdlog/spdlog.h>
+
+#include "vm/console_stats.h"
+
+namespace vmshare::vm {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+
+namespace {
+// RFC 6455: a close frame's payload is at most 125 bytes, two of which are the code.
+std::string clamp_reason(const std::string& reason) {
+  return reason.size() <= 123 ? reason : reason.substr(0, 123);
+}
+}  // namespace
+
+std::shared_ptr<ConsoleBridge> ConsoleBridge::start(WebSocketStream&& ws, std::string vnc_socket_path,
+                                                    Hooks hooks) {
+  auto bridge = std::make_shared<ConsoleBridge>(std::move(ws), std::move(vnc_socket_path), std::move(hooks));
+  net::dispatch(bridge->strand_, [bridge] { bridge->connect(); });
+  return bridge;
+}
+
+ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, Hooks hooks)
+    : strand_(ws.get_executor()),
+      ws_(std::move(ws)),
+      vnc_(strand_),
+      close_timer_(strand_),
+      vnc_path_(std::move(vnc_socket_path)),
+      hooks_(std::move(hooks)),
+      to_browser_(new char[kChunkBytes]),
+      to_vm_(new char[kChunkBytes]) {
+  // One frame per chunk: Beast's default auto-fragmenting would cut every 64 KiB chunk into
+  // 4 KiB frames, each its own write system call.
+  ws_.auto_fragment(false);
+  ws_.binary(true);
+  console_stats().open.fetch_add(1, std::memory_order_relaxed);
+}
+
+ConsoleBridge::~ConsoleBridge() {
+  // Only reached without finishing when the io_context is destroyed with our handlers queued.
+  if (!finished_) fire_closed();
+}
+
+void ConsoleBridge::close(const std::string& reason) {
+  net::post(strand_, [self = shared_from_this(), reason] {
+    self->shut_down(websocket::close_code::going_away, reason.empty() ? "closed" : reason);
+  });
+}
+
+void ConsoleBridge::connect() {
+  boost::asio::local::stream_protocol::endpoint endpoint;
+  try {
+    endpoint = boost::asio::local::stream_protocol::endpoint(vnc_path_);
+  } catch (const std::exception& e) {  // path longer than sun_path
+    spdlog::warn("console {}: {}", vnc_path_, e.what());
+    return shut_down(websocket::close_code::try_again_later, "console unavailable");
+  }
+  ++ops_;
+  vnc_.async_connect(endpoint, [self = shared_from_this()](error_code ec) { self->on_connected(ec); });
+}
+
+void ConsoleBridge::on_connected(error_code ec) {
+  op_done();
+  if (closing_) return finish_if_idle();
+  if (ec) {
+    spdlog::warn("console {}: connect failed: {}", vnc_path_, ec.message());
+    return shut_down(websocket::close_code::try_again_later, "console unavailable");
+  }
+  spdlog::debug("console {}: bridged", vnc_path_);
+  read_vm();
+  read_browser();
+}
+
+// VNC -> browser: read one chunk, write it as one binary message, only then read again.
+void ConsoleBridge::read_vm() {
+  ++ops_;
+  vnc_.async_read_some(net::buffer(to_browser_.get(), kChunkBytes),
+                       [self = shared_from_this()](error_code ec, std::size_t n) { self->on_vm_read(ec, n); });
+}
+
+void ConsoleBridge::on_vm_read(error_code ec, std::size_t n) {
+  op_done();
+  if (closing_) return finish_if_idle();
+  if (ec) {
+    if (ec != net::error::eof) spdlog::info("console {}: VNC read: {}", vnc_path_, ec.message());
+    return shut_down(websocket::close_code::going_away, "console closed by the VM");
+  }
+  ++ops_;
+  ws_.async_write(net::buffer(to_browser_.get(), n),
+                  [self = shared_from_this()](error_code ec, std::size_t n) { self->on_browser_written(ec, n); });
+}
+
+void ConsoleBridge::on_browser_written(error_code ec, std::size_t n) {
+  op_done();
+  if (closing_) return finish_if_idle();
+  if (ec) {
+    spdlog::debug("console {}: WebSocket write: {}", vnc_path_, ec.message());
+    return shut_down(websocket::close_code::none, {});
+  }
+  console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  read_vm();
+}
+
+// Browser -> VNC. RFB is a byte stream, so message boundaries and the text/binary flag do not
+// matter: every payload byte is forwarded as is.
+void ConsoleBridge::read_browser() {
+  ++ops_;
+  ws_.async_read_some(net::buffer(to_vm_.get(), kChunkBytes),
+                      [self = shared_from_this()](error_code ec, std::size_t n) { self->on_browser_read(ec, n); });
+}
+
+void ConsoleBridge::on_browser_read(error_code ec, std::size_t n) {
+  op_done();
+  if (closing_) return finish_if_idle();
+  if (ec) {
+    if (ec != websocket::error::closed) spdlog::debug("console {}: WebSocket read: {}", vnc_path_, ec.message());
+    return shut_down(websocket::close_code::none, {});
+  }
+  if (n == 0) return read_browser();  // an empty frame
+  ++ops_;
+  net::async_write(vnc_, net::buffer(to_vm_.get(), n),
+                   [self = shared_from_this()](error_code ec, std::size_t n) { self->on_vm_written(ec, n); });
+}
+
+void ConsoleBridge::on_vm_written(error_code ec, std::size_t n) {
+  op_done();
+  if (closing_) return finish_if_idle();
+  if (ec) {
+    spdlog::info("console {}: VNC write: {}", vnc_path_, ec.message());
+    return shut_down(websocket::close_code::going_away, "console closed by the VM");
+  }
+  console_stats().bytes_to_vm.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  read_browser();
+}
+
+void ConsoleBridge::shut_down(websocket::close_code code, const std::string& reason) {
+  if (closing_) return;
+  closing_ = true;
+  error_code ignored;
+  vnc_.close(ignored);  // aborts a pending VNC read/write/connect
+  if (!reason.empty() && ws_.is_open()) {
+    // async_close waits for an outstanding message write; a browser that stopped reading
+    // would hold it forever, hence the grace timer that cuts the connection.
+    ++ops_;
+    ws_.async_close(websocket::close_reason(code, clamp_reason(reason)), [self = shared_from_this()](error_code) {
+      self->op_done();
+      self->close_timer_.cancel();
+      beast::get_lowest_layer(self->ws_).close();
+      self->finish_if_idle();
+    });
+    ++ops_;
+    close_timer_.expires_after(kCloseGrace);
+    close_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      self->op_done();
+      if (!ec) beast::get_lowest_layer(self->ws_).close();
+      self->finish_if_idle();
+    });
+  } else {
+    beast::get_lowest_layer(ws_).close();  // aborts a pending WebSocket read/write
+  }
+  finish_if_idle();
+}
+
+void ConsoleBridge::op_done() { --ops_; }
+
+void ConsoleBridge::finish_if_idle() {
+  if (!closing_ || ops_ > 0 || finished_) return;
+  fire_closed();
+}
+
+void ConsoleBridge::fire_closed() {
+  finished_ = true;
+  console_stats().open.fetch_sub(1, std::memory_order_relaxed);
+  spdlog::debug("console {}: closed", vnc_path_);
+  if (hooks_.on_closed) {
+    auto hook = std::move(hooks_.on_closed);
+    hook();
+  }
+}
+
+}  // namespace vmshare::vm

@@ -1,0 +1,92 @@
+#pragma once
+// The console bridge: one accepted WebSocket (noVNC, binary RFB) <-> one VM's VNC UNIX socket.
+//
+// Shape (Beast's advanced server habits): an enable_shared_from_this object whose async calls
+// keep it alive, everything on the WebSocket's executor, which must be a strand (the HTTP server
+// accepts every connection on its own strand). Two pumps, each read -> write -> read with one
+// fixed buffer: a side is read only once the previous chunk has been written to the other, so
+// each side has at most one write outstanding and a slow peer stops the other side's reads
+// (backpressure all the way to QEMU and to the browser's TCP window). Memory per console is the
+// two buffers plus the sockets, whatever the traffic.
+//
+// Teardown: either side closing or failing closes both. A WebSocket that is still open gets a
+// close frame with a reason; if the peer does not finish the closing handshake within
+// kCloseGrace the TCP connection is cut. on_closed fires exactly once, after the last
+// operation of the bridge has completed.
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+namespace vmshare::vm {
+
+// Same type as http::WebSocketStream; the vm module does not depend on http.
+using WebSocketStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
+ public:
+  struct Hooks {
+    std::function<void()> on_closed;  // exactly once, on any thread; may be empty
+  };
+
+  // One buffer per direction. 64 KiB keeps a raw 720x400 frame at ~18 chunks while two of them
+  // stay well under the 256 KiB per-console budget.
+  static constexpr std::size_t kChunkBytes = 64 * 1024;
+  // How long a peer gets to answer our close frame before the connection is cut.
+  static constexpr std::chrono::seconds kCloseGrace{5};
+
+  // Takes the accepted stream (its executor must be a strand), connects to `vnc_socket_path`
+  // asynchronously and starts pumping. A failed connect closes the WebSocket with
+  // "console unavailable". Returns the bridge so callers can close() it later; holding the
+  // pointer is optional, the pending operations keep the bridge alive.
+  static std::shared_ptr<ConsoleBridge> start(WebSocketStream&& ws, std::string vnc_socket_path,
+                                              Hooks hooks);
+
+  // Thread-safe. Sends a close frame with `reason` (e.g. "VM stopped", "server shutting down"),
+  // closes the VNC socket, then on_closed. No effect once the bridge is closing.
+  void close(const std::string& reason);
+
+  ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, Hooks hooks);
+  ~ConsoleBridge();
+  ConsoleBridge(const ConsoleBridge&) = delete;
+  ConsoleBridge& operator=(const ConsoleBridge&) = delete;
+
+ private:
+  using VncSocket = boost::asio::local::stream_protocol::socket;
+  using error_code = boost::system::error_code;
+
+  void connect();
+  void on_connected(error_code ec);
+  void read_vm();
+  void on_vm_read(error_code ec, std::size_t n);
+  void on_browser_written(error_code ec, std::size_t n);
+  void read_browser();
+  void on_browser_read(error_code ec, std::size_t n);
+  void on_vm_written(error_code ec, std::size_t n);
+  // Starts teardown once. An empty reason means the WebSocket is already finished (peer closed
+  // or failed): no close frame is attempted.
+  void shut_down(boost::beast::websocket::close_code code, const std::string& reason);
+  void op_done();  // every completion handler calls this first
+  void finish_if_idle();
+  void fire_closed();
+
+  const boost::asio::any_io_executor strand_;
+  WebSocketStream ws_;
+  VncSocket vnc_;
+  boost::asio::steady_timer close_timer_;
+  std::string vnc_path_;
+  Hooks hooks_;
+  std::unique_ptr<char[]> to_browser_;  // VNC -> WebSocket chunk
+  std::unique_ptr<char[]> to_vm_;       // WebSocket -> VNC chunk
+  int ops_ = 0;                         // async operations in flight (strand only)
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace vmshare::vm
