@@ -35,4 +35,10 @@ echo "wrk $WRK_ARGS --latency $url/me"
 # shellcheck disable=SC2086
 VMSHARE_COOKIE="$cookie" wrk $WRK_ARGS --latency -s bench/me_cookie.lua "$url/me"
 sleep 1
+if ! kill -0 "$pid" 2>/dev/null; then
+  wait "$pid"; rc=$?
+  echo "the server died during the benchmark (exit status $rc); last log lines:" >&2
+  tail -20 "$data/server.log" >&2
+  exit 1
+fi
 echo "idle RSS after the benchmark: $(rss)"
