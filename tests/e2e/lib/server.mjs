@@ -102,6 +102,8 @@ export function runVmshare(args, { env = baseEnv(), input, timeoutMs = 20000 } =
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`vmshare ${args.join(' ')} timed out\n${stdout}${stderr}`)); }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+    // A command that never reads stdin may exit first: EPIPE then is not the test's concern.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }
@@ -170,7 +172,7 @@ export async function startServer(opts = {}) {
 
 // One HTTP request on a fresh connection (no pooling, so tests never share sockets).
 // The path is sent exactly as given, so tests can send what a URL parser would normalise away.
-// Resolves {status, headers, body (parsed JSON or text), text}.
+// Resolves {status, headers, body (parsed JSON or text), text, raw (the bytes, for binary bodies)}.
 export function api(server, method, urlPath, { json, form, body, token, cookie, headers = {}, timeoutMs = 15000 } = {}) {
   const h = { ...headers };
   let payload = body;
@@ -185,12 +187,13 @@ export function api(server, method, urlPath, { json, form, body, token, cookie, 
       res.on('data', (d) => parts.push(d));
       res.on('error', reject);
       res.on('end', () => {
-        const text = Buffer.concat(parts).toString();
+        const raw = Buffer.concat(parts);
+        const text = raw.toString();
         let parsed = text;
         if ((res.headers['content-type'] || '').includes('json')) {
           try { parsed = JSON.parse(text); } catch { /* leave as text: the test will say so */ }
         }
-        resolve({ status: res.statusCode, headers: res.headers, body: parsed, text });
+        resolve({ status: res.statusCode, headers: res.headers, body: parsed, text, raw });
       });
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath} timed out`)));
