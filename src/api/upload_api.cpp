@@ -1,0 +1,145 @@
+// POST /api/post: the user's ISO, streamed from a multipart/form-data body (field "file") into
+// the IsoStore. The body is never held in memory, and nothing is stored unless the whole
+// upload arrived, fits the limit and is an ISO 9660 image.
+#include <optional>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/auth_guard.h"
+#include "api/routes.h"
+#include "core/errors.h"
+#include "http/multipart_reader.h"
+#include "vm/iso_store.h"
+
+namespace vmshare::api {
+
+namespace {
+
+// Room for the multipart framing around the file (boundaries, part headers, small fields).
+constexpr std::uint64_t kMultipartOverhead = 64 * 1024;
+constexpr std::size_t kReadChunk = 128 * 1024;
+// After refusing an upload mid-body, read at most this much more of it, so a client that has
+// (almost) finished sending gets our answer instead of a connection reset.
+constexpr std::uint64_t kDrainBytes = 4 << 20;
+
+// The body ended early or the connection broke (not the client's data being wrong).
+struct UploadInterrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string megabytes(std::uint64_t bytes) {
+  constexpr std::uint64_t kMiB = 1 << 20;
+  if (bytes % kMiB == 0) return std::to_string(bytes / kMiB);
+  return fmt::format("{:.2f}", static_cast<double>(bytes) / kMiB);
+}
+
+http::Response too_large(const AppContext& app) {
+  return http::error_response(413, "ISO larger than " + megabytes(app.config.max_iso_bytes) + " MB");
+}
+
+std::size_t read_some(http::Request& request, char* out, std::size_t n) {
+  try {
+    return request.read_body(out, n);
+  } catch (const http::BodyTooLarge&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw UploadInterrupted(e.what());
+  }
+}
+
+void drain(http::Request& request) {
+  std::vector<char> buf(16 * 1024);
+  try {
+    for (std::uint64_t left = kDrainBytes; left > 0;) {
+      const auto n = request.read_body(buf.data(), std::min<std::uint64_t>(buf.size(), left));
+      if (n == 0) return;
+      left -= n;
+    }
+  } catch (const std::exception&) {
+    // The connection is closed after the response anyway.
+  }
+}
+
+// Parses the body and streams the "file" part into the store; returns the stored size. The
+// upload object dies with this frame, so any exception leaves no partial file behind.
+std::uint64_t receive_iso(AppContext& app, http::Request& request, std::int64_t user_id,
+                          const std::string& boundary) {
+  std::optional<vm::IsoUpload> upload;
+  bool in_file = false;
+  http::MultipartReader reader(
+      boundary, {
+                    [&](const http::MultipartPart& part) {
+                      // Other fields are ignored; part.filename is the client's and never used.
+                      if (part.name != "file") return;
+                      if (upload) throw ApiError(400, "Send a single file per upload");
+                      upload.emplace(app.isos->begin_upload(user_id));
+                      in_file = true;
+                    },
+                    [&](std::string_view data) {
+                      if (in_file) upload->write(data);
+                    },
+                    [&] { in_file = false; },
+                    nullptr,
+                });
+  std::vector<char> buf(kReadChunk);
+  while (const std::size_t n = read_some(request, buf.data(), buf.size())) reader.feed({buf.data(), n});
+  reader.finish();
+  if (!upload) throw ApiError(400, "Missing multipart field \"file\"");
+  return upload->commit();
+}
+
+http::Response upload_iso(AppContext& app, http::Request& request) {
+  const Caller caller = authenticate(app, request);  // 401/403 before any body byte is read
+  if (request.content_length && *request.content_length > app.config.max_iso_bytes + kMultipartOverhead)
+    return too_large(app);
+  const std::string* content_type = request.header("Content-Type");
+  const auto boundary = content_type ? http::multipart_boundary(*content_type) : std::nullopt;
+  if (!boundary) throw ApiError(400, "Expected a multipart/form-data body with a boundary");
+
+  std::uint64_t size = 0;
+  try {
+    size = receive_iso(app, request, caller.id, *boundary);
+  } catch (const http::BodyTooLarge&) {
+    return too_large(app);
+  } catch (const vm::IsoTooLarge&) {
+    drain(request);
+    return too_large(app);
+  } catch (const vm::IsoInvalid& e) {
+    drain(request);
+    return http::error_response(400, e.what());
+  } catch (const vm::IsoStorageFull& e) {
+    spdlog::warn("ISO upload by user {} refused: the data folder's disk is full", caller.id);
+    drain(request);
+    return http::error_response(507, e.what());
+  } catch (const vm::IsoStoreError& e) {
+    spdlog::error("ISO upload by user {} failed: {}", caller.id, e.what());
+    return http::error_response(500, "Could not store the ISO");
+  } catch (const http::MultipartError& e) {
+    drain(request);
+    return http::error_response(400, std::string("Malformed upload: ") + e.what());
+  } catch (const UploadInterrupted& e) {
+    spdlog::info("ISO upload by user {} interrupted: {}", caller.id, e.what());
+    return http::error_response(400, "Upload interrupted");
+  } catch (const ApiError&) {
+    drain(request);
+    throw;
+  }
+  spdlog::info("ISO uploaded by user {}: {} bytes", caller.id, size);
+  return http::json_response(200, {{"message", "ISO uploaded"}, {"user_id", caller.id}, {"size", size}});
+}
+
+}  // namespace
+
+void register_upload_routes(http::Router& router, AppContext& app) {
+  http::Route route;
+  route.method = "POST";
+  route.pattern = "/api/post";
+  route.body_mode = http::BodyMode::streaming;
+  route.max_body_bytes = app.config.max_iso_bytes + kMultipartOverhead;
+  route.handler = [&app](http::Request& request) { return upload_iso(app, request); };
+  router.add(std::move(route));
+}
+
+}  // namespace vmshare::api
