@@ -1,0 +1,143 @@
+#include "obs/grafana_proxy.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace vmshare::obs {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool all_of(const std::string& s, bool (*ok)(char)) { return !s.empty() && std::all_of(s.begin(), s.end(), ok); }
+
+std::string param(const std::map<std::string, std::string>& p, const char* key, const char* fallback) {
+  auto it = p.find(key);
+  return it == p.end() || it->second.empty() ? fallback : it->second;
+}
+
+}  // namespace
+
+std::string panel_iframe_src(const std::string& base, const std::map<std::string, std::string>& p) {
+  const std::string uid = param(p, "uid", "vmshare");
+  const std::string panel = param(p, "panelId", "1");
+  const std::string from = param(p, "from", "now-1h");
+  const std::string to = param(p, "to", "now");
+  const std::string refresh = param(p, "refresh", "10s");
+  const std::string theme = param(p, "theme", "dark");
+  const std::string org = param(p, "orgId", "1");
+  const std::string kiosk = param(p, "kiosk", "1");
+
+  if (uid.size() > 64 || !all_of(uid, [](char c) { return std::isalnum((unsigned char)c) || c == '_' || c == '-'; }))
+    throw BadPanelRequest("uid must be letters, digits, '_' or '-'");
+  auto digits = [](char c) { return std::isdigit((unsigned char)c) != 0; };
+  if (panel.size() > 9 || !all_of(panel, digits)) throw BadPanelRequest("panelId must be a number");
+  if (org.size() > 9 || !all_of(org, digits)) throw BadPanelRequest("orgId must be a number");
+  // Grafana time expressions: now-1h, now/d, epoch milliseconds, ISO dates.
+  auto time_char = [](char c) {
+    return std::isalnum((unsigned char)c) || c == '-' || c == '+' || c == '/' || c == ':' || c == '.';
+  };
+  if (from.size() > 40 || !all_of(from, time_char)) throw BadPanelRequest("from is not a time expression");
+  if (to.size() > 40 || !all_of(to, time_char)) throw BadPanelRequest("to is not a time expression");
+  if (refresh.size() > 10 || !all_of(refresh, [](char c) { return std::isalnum((unsigned char)c) != 0; }))
+    throw BadPanelRequest("refresh must look like 10s or 1m");
+  if (theme != "dark" && theme != "light") throw BadPanelRequest("theme must be dark or light");
+
+  std::string b = base;
+  while (!b.empty() && b.back() == '/') b.pop_back();
+  std::string src = b + "/d-solo/" + uid + "/vmshare?orgId=" + org + "&panelId=" + panel + "&from=" + url_encode(from) +
+                    "&to=" + url_encode(to) + "&refresh=" + url_encode(refresh) + "&theme=" + theme;
+  if (kiosk != "0" && kiosk != "false") src += "&kiosk";
+  return src;
+}
+
+bool is_hop_by_hop(std::string_view name, std::string_view connection_header) {
+  for (const char* h : {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+                        "TE", "Trailer", "Trailers", "Transfer-Encoding", "Upgrade"})
+    if (iequals(name, h)) return true;
+  // Headers the Connection header names are hop-by-hop too.
+  std::size_t pos = 0;
+  while (pos <= connection_header.size() && !connection_header.empty()) {
+    auto end = connection_header.find(',', pos);
+    if (end == std::string_view::npos) end = connection_header.size();
+    auto token = connection_header.substr(pos, end - pos);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    if (!token.empty() && iequals(token, name)) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+std::string strip_cookie(std::string_view header, std::string_view name) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < header.size()) {
+    auto end = header.find(';', pos);
+    if (end == std::string_view::npos) end = header.size();
+    auto pair = header.substr(pos, end - pos);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    while (!pair.empty() && pair.back() == ' ') pair.remove_suffix(1);
+    auto eq = pair.find('=');
+    auto key = pair.substr(0, eq);
+    while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+    if (!pair.empty() && key != name) {
+      if (!out.empty()) out += "; ";
+      out += pair;
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address) {
+  std::string connection, forwarded_for, host;
+  for (const auto& [k, v] : incoming) {
+    if (iequals(k, "Connection")) connection = v;
+    if (iequals(k, "X-Forwarded-For")) forwarded_for = v;
+    if (iequals(k, "Host")) host = v;
+  }
+  HeaderList out;
+  for (const auto& [k, v] : incoming) {
+    if (is_hop_by_hop(k, connection) || iequals(k, "Host") || iequals(k, "Content-Length") ||
+        iequals(k, "Authorization") || iequals(k, "Expect") || iequals(k, "X-Forwarded-For") ||
+        iequals(k, "X-Forwarded-Host") || iequals(k, "X-Forwarded-Proto"))
+      continue;
+    if (iequals(k, "Cookie")) {
+      auto rest = strip_cookie(v, "access_token");
+      if (!rest.empty()) out.emplace_back("Cookie", rest);
+      continue;
+    }
+    out.emplace_back(k, v);
+  }
+  out.emplace_back("X-Forwarded-For", forwarded_for.empty() ? remote_address : forwarded_for + ", " + remote_address);
+  if (!host.empty()) out.emplace_back("X-Forwarded-Host", host);
+  out.emplace_back("X-Forwarded-Proto", "http");
+  return out;
+}
+
+HeaderList grafana_response_headers(const HeaderList& upstream) {
+  std::string connection;
+  for (const auto& [k, v] : upstream)
+    if (iequals(k, "Connection")) connection = v;
+  HeaderList out;
+  for (const auto& [k, v] : upstream) {
+    if (is_hop_by_hop(k, connection) || iequals(k, "Content-Length") || iequals(k, "Content-Type") ||
+        iequals(k, "Server") || iequals(k, "Date") || iequals(k, "X-Content-Type-Options") ||
+        iequals(k, "Referrer-Policy"))
+      continue;
+    out.emplace_back(k, v);
+  }
+  return out;
+}
+
+std::string grafana_upstream_url(const std::string& grafana_url, const std::string& target) {
+  std::string base = grafana_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + (target.empty() || target[0] != '/' ? "/" : "") + target;
+}
+
+}  // namespace vmshare::obs

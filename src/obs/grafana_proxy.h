@@ -1,0 +1,38 @@
+#pragma once
+// Pure parts of the Grafana integration: the embeddable panel URL, and which headers cross the
+// reverse proxy in each direction.
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "obs/http_client.h"
+
+namespace vmshare::obs {
+
+struct BadPanelRequest : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// <base>/d-solo/<uid>/vmshare?orgId=&panelId=&from=&to=&refresh=&theme=[&kiosk], every value
+// validated and escaped. Defaults: uid "vmshare", panelId 1, from now-1h, to now, refresh 10s,
+// theme dark, orgId 1, kiosk on (kiosk=0/false turns it off). Throws BadPanelRequest.
+std::string panel_iframe_src(const std::string& base, const std::map<std::string, std::string>& params);
+
+// Connection-level headers a proxy must not forward (RFC 9110 7.6.1), plus those named in Connection.
+bool is_hop_by_hop(std::string_view name, std::string_view connection_header = {});
+
+// The Cookie header without our own cookie (the session JWT never reaches Grafana); empty when
+// nothing is left.
+std::string strip_cookie(std::string_view cookie_header, std::string_view name);
+
+// Request headers for Grafana: no hop-by-hop headers, no Authorization, no Host or
+// Content-Length (the client sets them), our cookie removed; X-Forwarded-* added.
+HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address);
+// Response headers for the browser: hop-by-hop and framing headers removed, as are those our
+// server sets itself (Content-Type is returned through the response's own field).
+HeaderList grafana_response_headers(const HeaderList& upstream);
+
+std::string grafana_upstream_url(const std::string& grafana_url, const std::string& target);
+
+}  // namespace vmshare::obs

@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include "obs/grafana_proxy.h"
+#include "obs/metrics_access.h"
+#include "obs/prometheus_query.h"
+
+using namespace vmshare::obs;
+
+TEST(MetricsAccess, LoopbackTokenOrAdmin) {
+  const std::string good = "Bearer s3cret", bad = "Bearer nope", lower = "bearer s3cret", basic = "Basic s3cret";
+  EXPECT_EQ(metrics_access(true, nullptr, ""), MetricsAccess::allow);
+  EXPECT_EQ(metrics_access(false, nullptr, "s3cret"), MetricsAccess::needs_admin);
+  EXPECT_EQ(metrics_access(false, &good, "s3cret"), MetricsAccess::allow);
+  EXPECT_EQ(metrics_access(false, &lower, "s3cret"), MetricsAccess::allow);
+  EXPECT_EQ(metrics_access(false, &bad, "s3cret"), MetricsAccess::needs_admin);
+  EXPECT_EQ(metrics_access(false, &basic, "s3cret"), MetricsAccess::needs_admin);
+  const std::string empty = "Bearer ";
+  EXPECT_EQ(metrics_access(false, &empty, ""), MetricsAccess::needs_admin);  // no token configured
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
+}
+
+TEST(PrometheusQuery, InstantAndRange) {
+  EXPECT_EQ(prometheus_query_url("http://p:9090/", {{"query", "up{job=\"x\"}"}}),
+            "http://p:9090/api/v1/query?query=up%7Bjob%3D%22x%22%7D");
+  EXPECT_EQ(prometheus_query_url("http://p:9090", {{"query", "up"}, {"time", "5"}}),
+            "http://p:9090/api/v1/query?query=up&time=5");
+  EXPECT_EQ(prometheus_query_url("http://p:9090", {{"query", "rate(x[1m])"}, {"start", "1"}, {"end", "2"}, {"step", "15s"}}),
+            "http://p:9090/api/v1/query_range?query=rate%28x%5B1m%5D%29&start=1&end=2&step=15s");
+  EXPECT_THROW(prometheus_query_url("http://p", {}), BadQuery);
+  EXPECT_THROW(prometheus_query_url("http://p", {{"query", "  "}}), BadQuery);
+  EXPECT_THROW(prometheus_query_url("http://p", {{"query", "up"}, {"start", "1"}}), BadQuery);
+}
+
+TEST(GrafanaProxy, PanelIframeSrc) {
+  EXPECT_EQ(panel_iframe_src("/grafana", {}),
+            "/grafana/d-solo/vmshare/vmshare?orgId=1&panelId=1&from=now-1h&to=now&refresh=10s&theme=dark&kiosk");
+  EXPECT_EQ(panel_iframe_src("https://g.example/", {{"uid", "ab_C-1"}, {"panelId", "12"}, {"from", "now-6h"},
+                                                    {"theme", "light"}, {"kiosk", "0"}}),
+            "https://g.example/d-solo/ab_C-1/vmshare?orgId=1&panelId=12&from=now-6h&to=now&refresh=10s&theme=light");
+  EXPECT_THROW(panel_iframe_src("/grafana", {{"uid", "../admin"}}), BadPanelRequest);
+  EXPECT_THROW(panel_iframe_src("/grafana", {{"uid", "a\"><script>"}}), BadPanelRequest);
+  EXPECT_THROW(panel_iframe_src("/grafana", {{"panelId", "1;drop"}}), BadPanelRequest);
+  EXPECT_THROW(panel_iframe_src("/grafana", {{"from", "now&x=1"}}), BadPanelRequest);
+  EXPECT_THROW(panel_iframe_src("/grafana", {{"theme", "pink"}}), BadPanelRequest);
+  EXPECT_THROW(panel_iframe_src("/grafana", {{"orgId", "x"}}), BadPanelRequest);
+}
+
+TEST(GrafanaProxy, RequestHeadersDropOurCredentials) {
+  HeaderList in{{"Host", "vm.example"},
+                {"Cookie", "access_token=jwt.jwt.jwt; grafana_session=abc; other=1"},
+                {"Authorization", "Bearer jwt"},
+                {"Connection", "keep-alive, X-Secret-Hop"},
+                {"X-Secret-Hop", "1"},
+                {"Keep-Alive", "timeout=5"},
+                {"Content-Length", "3"},
+                {"Accept", "application/json"}};
+  auto out = grafana_request_headers(in, "127.0.0.1");
+  HeaderList expected{{"Cookie", "grafana_session=abc; other=1"},
+                      {"Accept", "application/json"},
+                      {"X-Forwarded-For", "127.0.0.1"},
+                      {"X-Forwarded-Host", "vm.example"},
+                      {"X-Forwarded-Proto", "http"}};
+  EXPECT_EQ(out, expected);
+  auto only_ours = grafana_request_headers({{"Cookie", "access_token=x"}}, "::1");
+  for (const auto& [k, _] : only_ours) EXPECT_NE(k, "Cookie");
+  EXPECT_EQ(strip_cookie("a=1;access_token=2 ; b=3", "access_token"), "a=1; b=3");
+}
+
+TEST(GrafanaProxy, ResponseHeadersAndUrl) {
+  HeaderList up{{"Content-Type", "text/html"}, {"Content-Length", "10"}, {"Transfer-Encoding", "chunked"},
+                {"Set-Cookie", "grafana_session=1"}, {"Set-Cookie", "b=2"}, {"Cache-Control", "no-store"},
+                {"Connection", "close"}, {"Server", "Grafana"}};
+  HeaderList expected{{"Set-Cookie", "grafana_session=1"}, {"Set-Cookie", "b=2"}, {"Cache-Control", "no-store"}};
+  EXPECT_EQ(grafana_response_headers(up), expected);
+  EXPECT_EQ(grafana_upstream_url("http://127.0.0.1:3000/", "/grafana/api/health?x=1"),
+            "http://127.0.0.1:3000/grafana/api/health?x=1");
+}
