@@ -28,4 +28,11 @@ struct RunOptions {
 // failing to start is (ProcessError).
 CommandResult run_command(const std::vector<std::string>& argv, const RunOptions& options = {});
 
+inline CommandResult run_command(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds timeout) {
+  RunOptions o;
+  o.timeout = timeout;
+  return run_command(argv, o);
+}
+
 }  // namespace vmshare::vm

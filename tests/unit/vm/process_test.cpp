@@ -167,6 +167,11 @@ TEST(RunCommand, KillsOnTimeout) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(RunCommand, TimeoutOverload) {
+  auto r = run_command({"sleep", "30"}, 200ms);
+  EXPECT_TRUE(r.timed_out);
+}
+
 TEST(RunCommand, CapsOutput) {
   RunOptions o;
   o.max_output = 1000;
