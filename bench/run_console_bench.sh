@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Console benchmark (issue 3), side by side in one run on one synthetic RFB source:
+#   direct      RFB client on the source's UNIX socket (the ceiling)
+#   websockify  Debian's websockify --unix-target (the baseline to beat)
+#   bridge      bench/bridge_only: ConsoleBridge behind a Beast WebSocket acceptor
+#   vmshare     build/vmshare's /ws/<vmid> with the source as VMSHARE_QEMU (once /run-script exists)
+# Single-console rounds alternate between the paths (ROUNDS, medians reported); then CLIENTS
+# concurrent consoles per WebSocket path with the server's RSS growth per console.
+#
+# Usage: bench/run_console_bench.sh [build-dir]      (default build-bridge; needs bench_console)
+# Env:   BENCH_SECONDS (5) ROUNDS (3) CLIENTS (100) MANY_SECONDS (10) VMSHARE_BIN (build/vmshare)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build-bridge}
+SECS=${BENCH_SECONDS:-5}
+ROUNDS=${ROUNDS:-3}
+CLIENTS=${CLIENTS:-100}
+MANY_SECS=${MANY_SECONDS:-10}
+VMSHARE_BIN=${VMSHARE_BIN:-build/vmshare}
+BENCH="$BUILD/bench/console_bench"
+
+work=$(mktemp -d /tmp/vmbench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() {  # wait_for <test-expression...>
+  for _ in $(seq 100); do if "$@"; then return 0; fi; sleep 0.1; done
+  echo "timed out waiting for: $*" >&2; return 1
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+"$BUILD/bench/fake_rfb_qemu" -vnc "unix:$work/vnc.sock" -qmp "unix:$work/qmp.sock,server=on,wait=off" &
+pids+=($!)
+wait_for test -S "$work/vnc.sock"
+
+ws_port=$(free_port)
+websockify --unix-target="$work/vnc.sock" "127.0.0.1:$ws_port" >"$work/websockify.log" 2>&1 &
+ws_pid=$!; pids+=($ws_pid)
+br_port=$(free_port)
+"$BUILD/bench/bridge_only" --port "$br_port" --vnc "$work/vnc.sock" >"$work/bridge.log" 2>&1 &
+br_pid=$!; pids+=($br_pid)
+wait_for port_open "$ws_port"
+wait_for port_open "$br_port"
+
+# (c) the whole vmshare path: register, /run-script, then /ws/<vmid> with the cookie.
+vm_ws=""; vm_pid=""; vm_note=""
+try_vmshare() {
+  [[ -x $VMSHARE_BIN ]] || { vm_note="no $VMSHARE_BIN"; return; }
+  command -v qemu-img >/dev/null || { vm_note="no qemu-img for the base image"; return; }
+  local port; port=$(free_port)
+  mkdir -p "$work/data"
+  qemu-img create -q -f qcow2 "$work/base.qcow2" 64M
+  printf '{"profiles":[{"name":"tiny","title":"Tiny","base_image":"%s","memory_mb":64,"cpus":1}]}\n' \
+    "$work/base.qcow2" >"$work/images.json"
+  PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$PWD/$BUILD/bench/fake_rfb_qemu" \
+    VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg DATABASE_URL="sqlite://$work/data/users.db" \
+    ALLOWED_ORIGINS="http://127.0.0.1:$port" "$VMSHARE_BIN" >"$work/vmshare.log" 2>&1 &
+  vm_pid=$!; pids+=($vm_pid)
+  wait_for port_open "$port" || { vm_note="vmshare did not start (see its log)"; return; }
+  local base="http://127.0.0.1:$port" jar="$work/cookies" code
+  code=$(curl -s -o "$work/register.json" -w '%{http_code}' -c "$jar" -H 'Content-Type: application/json' \
+    -H "Origin: $base" -d '{"login":"bench","password":"bench-password-1","g_recaptcha_response":""}' "$base/register")
+  [[ $code == 200 ]] || { vm_note="POST /register -> HTTP $code"; return; }
+  code=$(curl -s -o "$work/run.json" -w '%{http_code}' -b "$jar" -H 'Content-Type: application/json' \
+    -H "Origin: $base" -d '{"os_type":"tiny"}' "$base/run-script")
+  [[ $code == 200 ]] || { vm_note="POST /run-script -> HTTP $code (not implemented yet?)"; return; }
+  local path; path=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ws_path"])' "$work/run.json")
+  vm_cookie=$(awk '!/^#/ && NF>=7 {printf "%s%s=%s", sep, $6, $7; sep="; "}' "$jar")
+  vm_origin=$base
+  vm_ws="127.0.0.1:$port$path"
+}
+try_vmshare
+
+run() { "$BENCH" "$@" | tee -a "$work/results"; }
+for r in $(seq "$ROUNDS"); do
+  run --label direct --unix "$work/vnc.sock" --seconds "$SECS"
+  run --label websockify --ws "127.0.0.1:$ws_port/websockify" --seconds "$SECS"
+  run --label bridge --ws "127.0.0.1:$br_port/ws/bench" --seconds "$SECS"
+  [[ -n $vm_ws ]] && run --label vmshare --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" --seconds "$SECS"
+done
+sleep 1  # let websockify reap the forked children of the single-console runs
+run --label "websockify_x$CLIENTS" --ws "127.0.0.1:$ws_port/websockify" --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$ws_pid" || true
+run --label "bridge_x$CLIENTS" --ws "127.0.0.1:$br_port/ws/bench" --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$br_pid" || true
+[[ -n $vm_ws ]] && { run --label "vmshare_x$CLIENTS" --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" \
+  --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$vm_pid" || true; }
+
+echo
+[[ -z $vm_ws ]] && echo "vmshare /ws path: skipped ($vm_note)"
+python3 - "$work/results" <<'EOF'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
+    runs.setdefault(kv["label"], []).append(kv)
+def med(label, key):
+    return statistics.median(float(r[key]) for r in runs[label])
+singles = [l for l in ("direct", "websockify", "bridge", "vmshare") if l in runs]
+ws = med("websockify", "fps"); direct = med("direct", "fps")
+print(f"| path | frames/s (median of {len(runs['direct'])}) | p50 ms | p99 ms | vs websockify | vs direct |")
+print("|---|---|---|---|---|---|")
+for l in singles:
+    f = med(l, "fps")
+    print(f"| {l} | {f:.0f} | {med(l,'p50_ms'):.2f} | {med(l,'p99_ms'):.2f} | {f/ws:.2f}x | {f/direct:.2f}x |")
+many = [l for l in runs if "_x" in l]
+if many:
+    print()
+    print("| path | consoles | connected | errors | total frames/s | min / median frames/s per console | RSS per console |")
+    print("|---|---|---|---|---|---|---|")
+    for l in many:
+        r = runs[l][-1]
+        print(f"| {l} | {r['clients']} | {r['connected']} | {r['errors']} | {float(r['fps']):.0f} | "
+              f"{float(r['min_client_fps']):.2f} / {float(r['median_client_fps']):.2f} | {float(r['rss_per_console_kib']):.0f} KiB |")
+EOF
