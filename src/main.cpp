@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/bootstrap.h"
+#include "api/observability.h"
 #include "api/routes.h"
 #include "api/user_admin.h"
 #include "core/config.h"
@@ -84,6 +85,12 @@ int serve(Config config, const char* argv0) {
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,
                                              server.io().get_executor(), server.workers().get_executor());
   app->vms->reconcile();
+  app->snapshots = std::make_unique<vm::SnapshotService>(config.data_dir, *app->users, *app->vms);
+  try {
+    app->snapshots->reconcile();
+  } catch (const ServiceUnavailable& e) {
+    spdlog::warn("snapshots not reconciled: the database is unavailable ({})", e.what());
+  }
   app->on_logout = [vms = app->vms.get()](std::int64_t user_id) {
     if (auto v = vms->vm_of_user(user_id)) vms->terminate(v->vmid, vm::ExitReason::logout);
   };
@@ -92,11 +99,17 @@ int serve(Config config, const char* argv0) {
   api::register_auth_routes(router, *app);
   api::register_upload_routes(router, *app);
   api::register_vm_routes(router, *app);
+  api::register_metrics_routes(router, *app);
+  api::register_snapshot_routes(router, *app);
+  api::register_site_config_routes(router, *app);
   api::register_page_routes(router, *app);
+
+  auto observability = api::start_observability(*app, server, VMSHARE_VERSION);
 
   spdlog::info("vmshare {} listening on http://{}:{} (users: {}, sessions: {})", VMSHARE_VERSION, config.host,
                server.port(), app->users->backend_name(), app->sessions->backend_name());
   server.run();
+  observability.reset();  // its threads log: stop them while the logger still exists
   spdlog::info("vmshare stopped");
   spdlog::shutdown();
   return 0;

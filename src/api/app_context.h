@@ -10,6 +10,7 @@
 #include "store/session_store.h"
 #include "store/user_store.h"
 #include "vm/iso_store.h"
+#include "vm/snapshot_service.h"
 #include "vm/vm_manager.h"
 
 namespace vmshare::api {
@@ -22,6 +23,7 @@ struct AppContext {
   std::unique_ptr<auth::HashPool> hashes;
   std::shared_ptr<vm::IsoStore> isos;
   std::unique_ptr<vm::VmManager> vms;  // needs the server's executors: made in main
+  std::unique_ptr<vm::SnapshotService> snapshots;
   // A bcrypt hash of a random password: verified against when the login does not exist, so an
   // unknown login takes as long as a wrong password.
   std::string decoy_hash;

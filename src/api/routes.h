@@ -7,7 +7,10 @@ namespace vmshare::api {
 
 void register_auth_routes(http::Router& router, AppContext& app);
 void register_page_routes(http::Router& router, AppContext& app);
+void register_site_config_routes(http::Router& router, AppContext& app);
 void register_vm_routes(http::Router& router, AppContext& app);
+void register_metrics_routes(http::Router& router, AppContext& app);  // + /grafana, /feedback
+void register_snapshot_routes(http::Router& router, AppContext& app);
 void register_upload_routes(http::Router& router, AppContext& app);
 
 }  // namespace vmshare::api

@@ -18,6 +18,10 @@ http::Handler with_vm_errors(http::Handler handler) {
       throw ApiError(503, e.what(), {{"Retry-After", "60"}});
     } catch (const vm::VmNotFound& e) {
       throw ApiError(404, e.what());
+    } catch (const vm::SnapshotNotFound& e) {
+      throw ApiError(404, e.what());
+    } catch (const vm::SnapshotInUse& e) {
+      throw ApiError(409, e.what());
     } catch (const vm::VmBusy& e) {
       throw ApiError(409, e.what());
     } catch (const vm::LaunchFailed& e) {

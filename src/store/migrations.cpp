@@ -17,6 +17,20 @@ CREATE TABLE users (
   CONSTRAINT users_snapshot_quota CHECK (snapshot_stored >= 0 AND snapshot_stored <= snapshot_storage_capacity)
 );
 )sql",
+      // 2: snapshots, so listings and ownership come from the database, not from file names.
+      R"sql(
+CREATE TABLE snapshots (
+  name TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  os_type TEXT NOT NULL,
+  vmid TEXT NOT NULL,
+  size_mb INTEGER NOT NULL CHECK (size_mb >= 0),
+  state TEXT NOT NULL DEFAULT 'pending',
+  created_at INTEGER NOT NULL,
+  file TEXT NOT NULL
+);
+CREATE INDEX snapshots_by_user ON snapshots (user_id, created_at DESC);
+)sql",
   };
   return m;
 }
@@ -34,6 +48,20 @@ CREATE TABLE users (
   role TEXT NOT NULL DEFAULT 'user',
   CONSTRAINT users_snapshot_quota CHECK (snapshot_stored >= 0 AND snapshot_stored <= snapshot_storage_capacity)
 );
+)sql",
+      // 2: snapshots, so listings and ownership come from the database, not from file names.
+      R"sql(
+CREATE TABLE snapshots (
+  name TEXT PRIMARY KEY,
+  user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  os_type TEXT NOT NULL,
+  vmid TEXT NOT NULL,
+  size_mb BIGINT NOT NULL CHECK (size_mb >= 0),
+  state TEXT NOT NULL DEFAULT 'pending',
+  created_at BIGINT NOT NULL,
+  file TEXT NOT NULL
+);
+CREATE INDEX snapshots_by_user ON snapshots (user_id, created_at DESC);
 )sql",
   };
   return m;

@@ -30,14 +30,6 @@ std::optional<User> first_user(const pqxx::result& res) {
 
 }  // namespace
 
-template <class F>
-auto PgUserStore::with_conn(F&& fn) {
-  return pool_.run([&](pqxx::connection& c) {
-    if (!migrated_.load()) migrate(c);
-    return fn(c);
-  });
-}
-
 PgUserStore::PgUserStore(const std::string& url, std::size_t pool_size) : pool_(url, pool_size) {
   try {
     with_conn([](pqxx::connection&) { return 0; });

@@ -20,6 +20,12 @@ class PgUserStore final : public UserStore {
   bool set_role(const std::string& login, const std::string& role) override;
   bool set_quota(const std::string& login, std::int64_t capacity_mb) override;
   std::int64_t count_users() override;
+  User reserve_snapshot(const SnapshotRecord& pending) override;
+  User settle_snapshot(const std::string& name, std::int64_t real_size_mb) override;
+  std::optional<SnapshotRecord> release_snapshot(const std::string& name) override;
+  std::optional<SnapshotRecord> find_snapshot(std::int64_t user_id, const std::string& name) override;
+  std::vector<SnapshotRecord> list_snapshots(std::int64_t user_id) override;
+  std::vector<SnapshotRecord> all_snapshots() override;
   std::string backend_name() const override { return "postgresql"; }
 
   std::int64_t schema_version();
@@ -37,5 +43,14 @@ class PgUserStore final : public UserStore {
   std::atomic<bool> migrated_{false};
   std::mutex migrate_mu_;
 };
+
+// In the header: pg_snapshot_store.cpp implements members with it too.
+template <class F>
+auto PgUserStore::with_conn(F&& fn) {
+  return pool_.run([&](pqxx::connection& c) {
+    if (!migrated_.load()) migrate(c);
+    return fn(c);
+  });
+}
 
 }  // namespace vmshare::store

@@ -19,6 +19,12 @@ class SqliteUserStore final : public UserStore {
   bool set_role(const std::string& login, const std::string& role) override;
   bool set_quota(const std::string& login, std::int64_t capacity_mb) override;
   std::int64_t count_users() override;
+  User reserve_snapshot(const SnapshotRecord& pending) override;
+  User settle_snapshot(const std::string& name, std::int64_t real_size_mb) override;
+  std::optional<SnapshotRecord> release_snapshot(const std::string& name) override;
+  std::optional<SnapshotRecord> find_snapshot(std::int64_t user_id, const std::string& name) override;
+  std::vector<SnapshotRecord> list_snapshots(std::int64_t user_id) override;
+  std::vector<SnapshotRecord> all_snapshots() override;
   std::string backend_name() const override { return "sqlite"; }
 
   // Highest applied migration version.

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/errors.h"
@@ -18,6 +19,29 @@ struct User {
   std::string role = "user";
   std::int64_t snapshot_storage_capacity = 300;  // MB
   std::int64_t snapshot_stored = 0;              // MB
+};
+
+// One snapshot file and what it costs its owner. Ownership lives here, never in the file name.
+struct SnapshotRecord {
+  std::string name;  // <user_id>__<os_type>__<vmid>[-suffix].qcow2
+  std::int64_t user_id = 0;
+  std::string os_type;
+  std::string vmid;
+  std::int64_t size_mb = 0;     // charged against the quota
+  std::int64_t created_at = 0;  // unix seconds
+  std::string file;             // relative to the data folder
+  std::string state = "pending";  // pending (being written) | ready
+};
+
+// The charge does not fit in the owner's capacity; nothing was changed.
+struct QuotaExceeded : std::runtime_error {
+  std::int64_t stored, capacity, requested;
+  QuotaExceeded(std::int64_t s, std::int64_t c, std::int64_t r)
+      : std::runtime_error("snapshot quota exceeded"), stored(s), capacity(c), requested(r) {}
+};
+
+struct SnapshotNameTaken : std::runtime_error {
+  SnapshotNameTaken() : std::runtime_error("snapshot name taken") {}
 };
 
 // create_user on a login that exists.
@@ -39,6 +63,20 @@ class UserStore {
   // std::invalid_argument and changes nothing; the database's CHECK constraint decides.
   virtual bool set_quota(const std::string& login, std::int64_t capacity_mb) = 0;
   virtual std::int64_t count_users() = 0;
+
+  // Snapshots and quota. Each call is one transaction; the CHECK on users is the last line of
+  // defence, the conditional UPDATE the first.
+  // Charges pending.size_mb and records the snapshot as pending. Returns the owner afterwards.
+  // Throws QuotaExceeded or SnapshotNameTaken, changing nothing.
+  virtual User reserve_snapshot(const SnapshotRecord& pending) = 0;
+  // Re-charges the real size and marks the snapshot ready. Throws QuotaExceeded (nothing
+  // changed) when the difference does not fit.
+  virtual User settle_snapshot(const std::string& name, std::int64_t real_size_mb) = 0;
+  // Deletes the record and refunds its charge; nullopt when there is no such snapshot.
+  virtual std::optional<SnapshotRecord> release_snapshot(const std::string& name) = 0;
+  virtual std::optional<SnapshotRecord> find_snapshot(std::int64_t user_id, const std::string& name) = 0;
+  virtual std::vector<SnapshotRecord> list_snapshots(std::int64_t user_id) = 0;  // newest first
+  virtual std::vector<SnapshotRecord> all_snapshots() = 0;
   virtual std::string backend_name() const = 0;  // "sqlite" | "postgresql"
 };
 

@@ -50,5 +50,11 @@ struct LaunchFailed : VmError {  // 500, nothing left behind
 struct VmBusy : VmError {  // 409: stopping, or another operation holds it
   using VmError::VmError;
 };
+struct SnapshotNotFound : VmError {  // 404: unknown, another user's, or a crafted name
+  using VmError::VmError;
+};
+struct SnapshotInUse : VmError {  // 409: a running VM is booted from it
+  using VmError::VmError;
+};
 
 }  // namespace vmshare::vm

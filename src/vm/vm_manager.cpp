@@ -17,6 +17,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "vm/disk_backup.h"
+#include "obs/vmshare_metrics.h"
 #include "vm/errors.h"
 #include "vm/exit_watcher.h"
 #include "vm/image_tool.h"
@@ -94,8 +96,8 @@ struct VmManager::Instance {
   bool gone = false;
 
   VmView view() const {
-    return VmView{record.vmid, record.user_id, record.os_type, status, record.started_at, record.expires_at,
-                  static_cast<int>(viewers.size())};
+    return VmView{record.vmid,         record.user_id, record.os_type, status, record.started_at,
+                  record.expires_at,    static_cast<int>(viewers.size()), record.source_snapshot};
   }
 };
 
@@ -156,14 +158,14 @@ LaunchResult VmManager::launch(const LaunchSpec& spec) {
   const Profile* profile = nullptr;
   std::string base = spec.base_image;
   int memory_mb = 512, cpus = 1;
-  if (spec.os_type != kCustomProfileName) {
-    profile = catalog_.find(spec.os_type);
-    if (!profile) throw UnknownProfile("Unknown os_type '" + spec.os_type + "'");
+  profile = spec.os_type == kCustomProfileName ? nullptr : catalog_.find(spec.os_type);
+  if (profile) {
     if (base.empty()) base = profile->base_image;
     memory_mb = profile->memory_mb;
     cpus = profile->cpus;
-  } else if (spec.iso_path.empty()) {
-    throw UnknownProfile("Unknown os_type 'custom'");
+  } else if (base.empty() && spec.iso_path.empty()) {
+    // Snapshot boots keep working for profiles since removed from the catalog (defaults above).
+    throw UnknownProfile("Unknown os_type '" + spec.os_type + "'");
   }
 
   // Concurrent requests of one user queue here; the first launches, the rest get its VM.
@@ -177,13 +179,17 @@ LaunchResult VmManager::launch(const LaunchSpec& spec) {
     ++launching_;
   }
   std::shared_ptr<Instance> vm;
+  const auto launch_started = std::chrono::steady_clock::now();
+  auto launch_seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - launch_started).count(); };
   try {
     vm = start_instance(spec, base, memory_mb, cpus, profile);
   } catch (...) {
+    obs::metrics().vm_launch_duration_seconds.with({"error"}).observe(launch_seconds());
     std::lock_guard lock(mutex_);
     --launching_;
     throw;
   }
+  obs::metrics().vm_launch_duration_seconds.with({"ok"}).observe(launch_seconds());
   std::lock_guard lock(mutex_);
   --launching_;
   return {vm->view(), true};
@@ -198,6 +204,8 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
   r.os_type = spec.os_type;
   r.run_dir = vms_dir_ + "/" + r.vmid;
   r.iso_path = spec.iso_path;
+  r.base_image = base_image;
+  r.source_snapshot = spec.source_snapshot;
   r.started_at = now_unix();
   r.expires_at = r.started_at + config_.max_session_s;
 
@@ -423,6 +431,33 @@ std::string VmManager::screenshot_png(const std::string& vmid) {
   fs::remove(path, ec);
   if (png.empty()) throw VmError("The VM did not produce a screenshot");
   return png;
+}
+
+std::uint64_t VmManager::disk_footprint_bytes(const std::string& vmid) const {
+  auto vm = get(vmid);
+  if (!vm) throw VmNotFound("No such VM");
+  struct stat st {};
+  std::uint64_t total = 0;
+  if (!vm->record.base_image.empty() && ::stat(vm->record.base_image.c_str(), &st) == 0)
+    total += static_cast<std::uint64_t>(st.st_size);
+  if (::stat((vm->record.run_dir + "/disk.qcow2").c_str(), &st) == 0)
+    total += static_cast<std::uint64_t>(st.st_blocks) * 512;  // allocated, not apparent, size
+  return total;
+}
+
+void VmManager::backup_disk_to(const std::string& vmid, const std::string& target_path) {
+  auto vm = get(vmid);
+  if (!vm) throw VmNotFound("No such VM");
+  std::lock_guard op(vm->op);
+  QmpCommands qmp(*vm->qmp);
+  backup_disk(qmp, ImageTool(config_.qemu_img, std::chrono::minutes(10)), target_path);
+}
+
+bool VmManager::snapshot_in_use(const std::string& snapshot_name) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [_, vm] : vms_)
+    if (vm->record.source_snapshot == snapshot_name) return true;
+  return false;
 }
 
 std::string VmManager::vnc_socket(const std::string& vmid) const {

@@ -32,6 +32,7 @@ struct VmView {
   std::int64_t started_at = 0;
   std::int64_t expires_at = 0;
   int viewers = 0;
+  std::string source_snapshot;  // booted from this snapshot, if any
 };
 
 struct LaunchSpec {
@@ -39,6 +40,7 @@ struct LaunchSpec {
   std::string os_type;        // a catalog profile, or "custom" for an ISO
   std::string base_image;     // set for snapshot boots (overrides the profile's base)
   std::string iso_path;       // set for ISO boots
+  std::string source_snapshot;  // the snapshot's name, for snapshot boots
 };
 
 struct LaunchResult {
@@ -72,6 +74,15 @@ class VmManager {
   void terminate(const std::string& vmid, ExitReason reason);
   void reset(const std::string& vmid);
   std::string screenshot_png(const std::string& vmid);
+
+  // Bytes the VM's disk occupies on the host: its base (catalog image or snapshot) plus what
+  // the overlay has allocated. What a snapshot is expected to cost.
+  std::uint64_t disk_footprint_bytes(const std::string& vmid) const;
+  // A standalone, point-in-time copy of the running VM's disk at `target_path` (blocking; the
+  // guest keeps running). Removes the target on failure.
+  void backup_disk_to(const std::string& vmid, const std::string& target_path);
+  // Whether a running VM sits on top of this snapshot file.
+  bool snapshot_in_use(const std::string& snapshot_name) const;
 
   // The VNC socket of a VM the caller may view, for the console bridge.
   std::string vnc_socket(const std::string& vmid) const;

@@ -16,7 +16,8 @@ namespace vmshare::vm {
 std::string vm_record_to_json(const VmRecord& r) {
   return nlohmann::json{{"vmid", r.vmid},       {"user_id", r.user_id},       {"os_type", r.os_type},
                         {"pid", r.pid},         {"started_at", r.started_at}, {"expires_at", r.expires_at},
-                        {"run_dir", r.run_dir}, {"iso_path", r.iso_path}}
+                        {"run_dir", r.run_dir}, {"iso_path", r.iso_path},
+                        {"base_image", r.base_image}, {"source_snapshot", r.source_snapshot}}
       .dump();
 }
 
@@ -33,6 +34,8 @@ std::optional<VmRecord> vm_record_from_json(const std::string& text) {
     r.expires_at = j.at("expires_at").get<std::int64_t>();
     r.run_dir = j.at("run_dir").get<std::string>();
     r.iso_path = j.value("iso_path", "");
+    r.base_image = j.value("base_image", "");
+    r.source_snapshot = j.value("source_snapshot", "");
     if (!valid_vmid(r.vmid) || r.run_dir.empty() || r.run_dir[0] != '/') return std::nullopt;
     return r;
   } catch (const nlohmann::json::exception&) {

@@ -17,6 +17,8 @@ struct VmRecord {
   std::int64_t expires_at = 0;  // unix seconds
   std::string run_dir;          // absolute; holds disk.qcow2, vnc.sock, qmp.sock, state.json
   std::string iso_path;         // attached ISO, if any
+  std::string base_image;       // what the overlay sits on (catalog base or a snapshot file)
+  std::string source_snapshot;  // the snapshot it was booted from, if any
 };
 
 // Pure JSON round trip; from_json returns nullopt for anything malformed.

@@ -1,0 +1,122 @@
+// POST /snapshot, /run_snapshot, /remove_snapshot; GET /get_user_snapshots,
+// /snapshots/<name>/download.
+#include "api/auth_guard.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+#include "api/time_format.h"
+#include "api/vm_errors.h"
+#include "core/errors.h"
+#include "http/byte_range.h"
+#include "vm/snapshot_service.h"
+
+#include <sys/stat.h>
+
+namespace vmshare::api {
+
+namespace {
+using nlohmann::json;
+
+http::Response launched_json(const vm::LaunchResult& result) {
+  const auto& v = result.vm;
+  return http::json_response(200, {{"message", result.created ? "VM started from snapshot" : "VM already running; returning it"},
+                                   {"vm",
+                                    {{"vmid", v.vmid},
+                                     {"user_id", v.user_id},
+                                     {"os_type", v.os_type},
+                                     {"started_at", iso8601(v.started_at)},
+                                     {"status", v.status}}},
+                                   {"redirect", "/console/" + v.vmid},
+                                   {"ws_path", "/ws/" + v.vmid}});
+}
+}  // namespace
+
+void register_snapshot_routes(http::Router& router, AppContext& app) {
+  router.post("/snapshot", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto body = parse_body_object(request);
+    auto os_type = optional_string(body, "os_type");
+    auto vmid = optional_string(body, "vmid");
+    auto vm = app.vms->vm_of_user(caller.id);
+    if (!vm || (vmid && !vmid->empty() && *vmid != vm->vmid)) throw ApiError(404, "You have no running VM to snapshot");
+    if (os_type && !os_type->empty() && *os_type != vm->os_type)
+      throw ApiError(400, "os_type does not match your running VM (" + vm->os_type + ")");
+    try {
+      auto created = app.snapshots->create(caller.id, vm->vmid);
+      return http::json_response(200, {{"status", "ok"},
+                                       {"snapshot", created.record.name},
+                                       {"size_mb", created.record.size_mb},
+                                       {"charged_from", created.charged_from},
+                                       {"total_mb", created.total_mb},
+                                       {"cap_mb", created.cap_mb}});
+    } catch (const store::QuotaExceeded& e) {
+      throw ApiError(413, "Snapshot quota exceeded: " + std::to_string(e.stored) + " of " +
+                              std::to_string(e.capacity) + " MB used, this snapshot needs about " +
+                              std::to_string(e.requested) + " MB more");
+    }
+  }));
+
+  router.post("/run_snapshot", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto body = parse_body_object(request);
+    auto name = require_string(body, "snapshot");
+    auto record = app.snapshots->get(caller.id, name);
+    if (auto running = app.vms->vm_of_user(caller.id)) return launched_json({*running, false});
+    vm::LaunchSpec spec;
+    spec.user_id = caller.id;
+    spec.os_type = record.os_type;
+    spec.base_image = app.snapshots->path_of(record);
+    spec.source_snapshot = record.name;
+    return launched_json(app.vms->launch(spec));
+  }));
+
+  router.get("/get_user_snapshots", [&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    json out = json::array();
+    for (const auto& r : app.snapshots->list(caller.id))
+      out.push_back({{"name", r.name}, {"os_type", r.os_type}, {"vmid", r.vmid}, {"size_mb", r.size_mb},
+                     {"modified", iso8601(r.created_at)}});
+    return http::json_response(200, out);
+  });
+
+  router.post("/remove_snapshot", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto body = parse_body_object(request);
+    auto removed = app.snapshots->remove(caller.id, require_string(body, "snapshot"));
+    return http::json_response(200, {{"status", "ok"},
+                                     {"removed", true},
+                                     {"snapshot", removed.record.name},
+                                     {"freed_mb", removed.record.size_mb},
+                                     {"total_mb", removed.total_mb}});
+  }));
+
+  router.get("/snapshots/<name>/download", with_vm_errors([&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    auto record = app.snapshots->get(caller.id, request.params.at(0));
+    const auto path = app.snapshots->path_of(record);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw ApiError(404, "No such snapshot");
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    http::Response r;
+    r.content_type = "application/octet-stream";
+    r.header("Accept-Ranges", "bytes");
+    r.header("Content-Disposition", "attachment; filename=\"" + record.name + "\"");
+    r.header("Cache-Control", "private, no-store");
+    auto decision = http::decide_range(request.header("Range"), size);
+    if (decision.kind == http::RangeKind::unsatisfiable) {
+      auto e = http::error_response(416, "Requested range not satisfiable");
+      e.header("Content-Range", "bytes */" + std::to_string(size));
+      return e;
+    }
+    if (decision.kind == http::RangeKind::partial) {
+      r.status = 206;
+      r.header("Content-Range", "bytes " + std::to_string(decision.range.first) + "-" +
+                                    std::to_string(decision.range.last) + "/" + std::to_string(size));
+      r.file = http::FileBody{path, decision.range.first, decision.range.length()};
+    } else {
+      r.file = http::FileBody{path, 0, size};
+    }
+    return r;
+  }));
+}
+
+}  // namespace vmshare::api

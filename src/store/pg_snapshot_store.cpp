@@ -1,0 +1,126 @@
+// PgUserStore: snapshot records and the quota they charge.
+#include "store/pg_user_store.h"
+
+namespace vmshare::store {
+namespace {
+
+constexpr const char* kSnapshotColumns = "name, user_id, os_type, vmid, size_mb, created_at, file, state";
+
+SnapshotRecord read_snapshot(const pqxx::row& r) {
+  SnapshotRecord s;
+  s.name = r[0].as<std::string>();
+  s.user_id = r[1].as<std::int64_t>();
+  s.os_type = r[2].as<std::string>();
+  s.vmid = r[3].as<std::string>();
+  s.size_mb = r[4].as<std::int64_t>();
+  s.created_at = r[5].as<std::int64_t>();
+  s.file = r[6].as<std::string>();
+  s.state = r[7].as<std::string>();
+  return s;
+}
+
+User quota_of(const pqxx::row& r, std::int64_t user_id) {
+  User u;
+  u.id = user_id;
+  u.snapshot_stored = r[0].as<std::int64_t>();
+  u.snapshot_storage_capacity = r[1].as<std::int64_t>();
+  return u;
+}
+
+}  // namespace
+
+User PgUserStore::reserve_snapshot(const SnapshotRecord& p) {
+  return with_conn([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    // The row lock taken by UPDATE serialises concurrent reservations of one user.
+    auto res = tx.exec_params(
+        "UPDATE users SET snapshot_stored = snapshot_stored + $1 WHERE id = $2 AND "
+        "snapshot_stored + $1 <= snapshot_storage_capacity RETURNING snapshot_stored, snapshot_storage_capacity",
+        p.size_mb, p.user_id);
+    if (res.empty()) {
+      auto now = tx.exec_params("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = $1", p.user_id);
+      if (now.empty()) throw QuotaExceeded(0, 0, p.size_mb);
+      throw QuotaExceeded(now[0][0].as<std::int64_t>(), now[0][1].as<std::int64_t>(), p.size_mb);
+    }
+    try {
+      tx.exec_params("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state) "
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+                     p.name, p.user_id, p.os_type, p.vmid, p.size_mb, p.created_at, p.file);
+    } catch (const pqxx::unique_violation&) {
+      throw SnapshotNameTaken();
+    }
+    auto user = quota_of(res[0], p.user_id);
+    tx.commit();
+    return user;
+  });
+}
+
+User PgUserStore::settle_snapshot(const std::string& name, std::int64_t real_size_mb) {
+  return with_conn([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto row = tx.exec_params("SELECT user_id, size_mb FROM snapshots WHERE name = $1 FOR UPDATE", name);
+    if (row.empty()) throw std::runtime_error("snapshot record vanished while it was written");
+    const auto user_id = row[0][0].as<std::int64_t>();
+    const auto delta = real_size_mb - row[0][1].as<std::int64_t>();
+    auto res = tx.exec_params(
+        "UPDATE users SET snapshot_stored = snapshot_stored + $1 WHERE id = $2 AND "
+        "snapshot_stored + $1 <= snapshot_storage_capacity AND snapshot_stored + $1 >= 0 "
+        "RETURNING snapshot_stored, snapshot_storage_capacity",
+        delta, user_id);
+    if (res.empty()) {
+      auto now = tx.exec_params1("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = $1", user_id);
+      throw QuotaExceeded(now[0].as<std::int64_t>(), now[1].as<std::int64_t>(), delta);
+    }
+    tx.exec_params("UPDATE snapshots SET size_mb = $1, state = 'ready' WHERE name = $2", real_size_mb, name);
+    auto user = quota_of(res[0], user_id);
+    tx.commit();
+    return user;
+  });
+}
+
+std::optional<SnapshotRecord> PgUserStore::release_snapshot(const std::string& name) {
+  return with_conn([&](pqxx::connection& c) -> std::optional<SnapshotRecord> {
+    pqxx::work tx(c);
+    auto res = tx.exec_params(std::string("DELETE FROM snapshots WHERE name = $1 RETURNING ") + kSnapshotColumns, name);
+    if (res.empty()) return std::nullopt;
+    auto record = read_snapshot(res[0]);
+    tx.exec_params("UPDATE users SET snapshot_stored = GREATEST(0, snapshot_stored - $1) WHERE id = $2",
+                   record.size_mb, record.user_id);
+    tx.commit();
+    return record;
+  });
+}
+
+std::optional<SnapshotRecord> PgUserStore::find_snapshot(std::int64_t user_id, const std::string& name) {
+  return with_conn([&](pqxx::connection& c) -> std::optional<SnapshotRecord> {
+    pqxx::read_transaction tx(c);
+    auto res = tx.exec_params(
+        std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE user_id = $1 AND name = $2", user_id, name);
+    if (res.empty()) return std::nullopt;
+    return read_snapshot(res[0]);
+  });
+}
+
+std::vector<SnapshotRecord> PgUserStore::list_snapshots(std::int64_t user_id) {
+  return with_conn([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::vector<SnapshotRecord> out;
+    for (const auto& r : tx.exec_params(std::string("SELECT ") + kSnapshotColumns +
+                                            " FROM snapshots WHERE user_id = $1 ORDER BY created_at DESC, name DESC",
+                                        user_id))
+      out.push_back(read_snapshot(r));
+    return out;
+  });
+}
+
+std::vector<SnapshotRecord> PgUserStore::all_snapshots() {
+  return with_conn([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::vector<SnapshotRecord> out;
+    for (const auto& r : tx.exec(std::string("SELECT ") + kSnapshotColumns + " FROM snapshots"))
+      out.push_back(read_snapshot(r));
+    return out;
+  });
+}
+
+}  // namespace vmshare::store

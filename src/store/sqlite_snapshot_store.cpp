@@ -1,0 +1,141 @@
+// SqliteUserStore: snapshot records and the quota they charge.
+#include <sqlite3.h>
+
+#include "store/sqlite_user_store.h"
+
+namespace vmshare::store {
+namespace {
+
+constexpr const char* kSnapshotColumns = "name, user_id, os_type, vmid, size_mb, created_at, file, state";
+
+SnapshotRecord read_snapshot(const SqliteStatement& st) {
+  SnapshotRecord r;
+  r.name = st.column_text(0);
+  r.user_id = st.column_int(1);
+  r.os_type = st.column_text(2);
+  r.vmid = st.column_text(3);
+  r.size_mb = st.column_int(4);
+  r.created_at = st.column_int(5);
+  r.file = st.column_text(6);
+  r.state = st.column_text(7);
+  return r;
+}
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back when the scope is left by an exception.
+class Transaction {
+ public:
+  explicit Transaction(SqliteDb& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (!done_) try {
+        db_.exec("ROLLBACK");
+      } catch (...) {
+      }
+  }
+  void commit() {
+    db_.exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  SqliteDb& db_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+User SqliteUserStore::reserve_snapshot(const SnapshotRecord& p) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  db_.prepare("UPDATE users SET snapshot_stored = snapshot_stored + ? WHERE id = ? AND "
+              "snapshot_stored + ? <= snapshot_storage_capacity")
+      .bind(1, p.size_mb).bind(2, p.user_id).bind(3, p.size_mb).step();
+  auto user_st = db_.prepare("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = ?");
+  user_st.bind(1, p.user_id);
+  if (db_.changes() == 0) {
+    if (!user_st.step()) throw QuotaExceeded(0, 0, p.size_mb);
+    throw QuotaExceeded(user_st.column_int(0), user_st.column_int(1), p.size_mb);
+  }
+  try {
+    db_.prepare("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')")
+        .bind(1, p.name).bind(2, p.user_id).bind(3, p.os_type).bind(4, p.vmid).bind(5, p.size_mb)
+        .bind(6, p.created_at).bind(7, p.file).step();
+  } catch (const SqliteError& e) {
+    if (e.code == SQLITE_CONSTRAINT_PRIMARYKEY || e.code == SQLITE_CONSTRAINT_UNIQUE) throw SnapshotNameTaken();
+    throw;
+  }
+  user_st.step();
+  User u;
+  u.id = p.user_id;
+  u.snapshot_stored = user_st.column_int(0);
+  u.snapshot_storage_capacity = user_st.column_int(1);
+  tx.commit();
+  return u;
+}
+
+User SqliteUserStore::settle_snapshot(const std::string& name, std::int64_t real_size_mb) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  auto row = db_.prepare("SELECT user_id, size_mb FROM snapshots WHERE name = ?");
+  row.bind(1, name);
+  if (!row.step()) throw std::runtime_error("snapshot record vanished while it was written");
+  const auto user_id = row.column_int(0);
+  const auto delta = real_size_mb - row.column_int(1);
+  db_.prepare("UPDATE users SET snapshot_stored = snapshot_stored + ? WHERE id = ? AND "
+              "snapshot_stored + ? <= snapshot_storage_capacity AND snapshot_stored + ? >= 0")
+      .bind(1, delta).bind(2, user_id).bind(3, delta).bind(4, delta).step();
+  auto user_st = db_.prepare("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = ?");
+  user_st.bind(1, user_id);
+  user_st.step();
+  if (db_.changes() == 0) throw QuotaExceeded(user_st.column_int(0), user_st.column_int(1), delta);
+  db_.prepare("UPDATE snapshots SET size_mb = ?, state = 'ready' WHERE name = ?")
+      .bind(1, real_size_mb).bind(2, name).step();
+  User u;
+  u.id = user_id;
+  u.snapshot_stored = user_st.column_int(0);
+  u.snapshot_storage_capacity = user_st.column_int(1);
+  tx.commit();
+  return u;
+}
+
+std::optional<SnapshotRecord> SqliteUserStore::release_snapshot(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  auto row = db_.prepare(std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE name = ?");
+  row.bind(1, name);
+  if (!row.step()) return std::nullopt;
+  auto record = read_snapshot(row);
+  db_.prepare("DELETE FROM snapshots WHERE name = ?").bind(1, name).step();
+  db_.prepare("UPDATE users SET snapshot_stored = MAX(0, snapshot_stored - ?) WHERE id = ?")
+      .bind(1, record.size_mb).bind(2, record.user_id).step();
+  tx.commit();
+  return record;
+}
+
+std::optional<SnapshotRecord> SqliteUserStore::find_snapshot(std::int64_t user_id, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE user_id = ? AND name = ?");
+  st.bind(1, user_id).bind(2, name);
+  if (!st.step()) return std::nullopt;
+  return read_snapshot(st);
+}
+
+std::vector<SnapshotRecord> SqliteUserStore::list_snapshots(std::int64_t user_id) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(std::string("SELECT ") + kSnapshotColumns +
+                        " FROM snapshots WHERE user_id = ? ORDER BY created_at DESC, name DESC");
+  st.bind(1, user_id);
+  std::vector<SnapshotRecord> out;
+  while (st.step()) out.push_back(read_snapshot(st));
+  return out;
+}
+
+std::vector<SnapshotRecord> SqliteUserStore::all_snapshots() {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(std::string("SELECT ") + kSnapshotColumns + " FROM snapshots");
+  std::vector<SnapshotRecord> out;
+  while (st.step()) out.push_back(read_snapshot(st));
+  return out;
+}
+
+}  // namespace vmshare::store
