@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
-import { startServer, api, registerUser, rawRequest, parseRaw } from './lib/server.mjs';
+import { startServer, api, registerUser, rawRequest, parseRaw, sleep } from './lib/server.mjs';
 
 const GRUB_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso';
 const BOUNDARY = '----vmshareE2E' + randomBytes(8).toString('hex');
@@ -141,6 +142,24 @@ describe('ISO upload', () => {
     const raw = await rawRequest(server, `POST /api/post HTTP/1.1\r\nHost: x\r\nContent-Type: ${MULTIPART_TYPE}\r\n` +
       'Content-Length: 1000000000\r\n\r\n');
     assert.equal(parseRaw(raw.text).status, 401);
+  });
+
+  test('an upload cut off by the client leaves no partial file', async () => {
+    const user = await registerUser(server);
+    const body = multipart([{ name: 'file', data: fakeIso(1024 * 1024) }]);
+    const sock = net.connect(server.port, '127.0.0.1');
+    await new Promise((r) => sock.on('connect', r));
+    sock.write(`POST /api/post HTTP/1.1\r\nHost: x\r\nCookie: ${user.cookie}\r\nContent-Type: ${MULTIPART_TYPE}\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n`);
+    sock.write(body.subarray(0, 300 * 1024));
+    // The partial file exists while the upload runs...
+    for (let i = 0; i < 100 && !isoFiles(server).some((f) => f.endsWith('.part')); i++) await sleep(20);
+    assert.ok(isoFiles(server).some((f) => f.endsWith('.part')), 'the upload never started');
+    sock.destroy();
+    // ...and is gone once the server notices the connection closed.
+    for (let i = 0; i < 100 && isoFiles(server).some((f) => f.endsWith('.part')); i++) await sleep(20);
+    assert.ok(!isoFiles(server).some((f) => f.endsWith('.part')), 'a partial file remains');
+    assert.ok(!isoFiles(server).includes(`${user.id}.iso`));
   });
 
   test('malformed requests get 400', async () => {
