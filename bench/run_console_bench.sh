@@ -59,7 +59,7 @@ try_vmshare() {
   printf '{"profiles":[{"name":"tiny","title":"Tiny","base_image":"%s","memory_mb":64,"cpus":1}]}\n' \
     "$work/base.qcow2" >"$work/images.json"
   PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$PWD/$BUILD/bench/fake_rfb_qemu" \
-    VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg DATABASE_URL="sqlite://$work/data/users.db" \
+    VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg COOKIE_SECURE=false \
     ALLOWED_ORIGINS="http://127.0.0.1:$port" "$VMSHARE_BIN" >"$work/vmshare.log" 2>&1 &
   vm_pid=$!; pids+=($vm_pid)
   wait_for port_open "$port" || { vm_note="vmshare did not start (see its log)"; return; }
@@ -70,8 +70,9 @@ try_vmshare() {
   code=$(curl -s -o "$work/run.json" -w '%{http_code}' -b "$jar" -H 'Content-Type: application/json' \
     -H "Origin: $base" -d '{"os_type":"tiny"}' "$base/run-script")
   [[ $code == 200 ]] || { vm_note="POST /run-script -> HTTP $code (not implemented yet?)"; return; }
-  local path; path=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ws_path"])' "$work/run.json")
-  vm_cookie=$(awk '!/^#/ && NF>=7 {printf "%s%s=%s", sep, $6, $7; sep="; "}' "$jar")
+  local path; path=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).ws_path)' "$work/run.json")
+  # The cookie is HttpOnly (curl's jar comments such lines out): take the token from the body.
+  vm_cookie="access_token=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).access_token)' "$work/register.json")"
   vm_origin=$base
   vm_ws="127.0.0.1:$port$path"
 }

@@ -105,7 +105,7 @@ const std::map<std::string, Setter>& setters() {
       {"READ_TIMEOUT_S", [](Config& c, const std::string& v) { c.read_timeout_s = parse_number<int>("READ_TIMEOUT_S", v, 1, 3600); }},
       {"ALLOWED_ORIGINS", [](Config& c, const std::string& v) { c.allowed_origins = split_list(v, ','); }},
       {"DATABASE_URL", [](Config& c, const std::string& v) {
-         require_url("DATABASE_URL", v, {"postgresql://", "postgres://", "sqlite://"});
+         require_url("DATABASE_URL", v, {"postgresql://", "postgres://"});
          c.database_url = v; }},
       {"REDIS_URL", [](Config& c, const std::string& v) { require_url("REDIS_URL", v, {"redis://"}); c.redis_url = v; }},
       {"DB_POOL_SIZE", [](Config& c, const std::string& v) { c.db_pool_size = parse_number<int>("DB_POOL_SIZE", v, 1, 256); }},
