@@ -33,9 +33,7 @@ void register_page_routes(http::Router& router, AppContext& app) {
       auto r = files->page(name);
       if (r.status == 200) {
         r.header("Content-Security-Policy", csp);
-        r.header("X-Frame-Options", "DENY");
-        r.header("X-Content-Type-Options", "nosniff");
-        r.header("Referrer-Policy", "same-origin");
+        r.header("X-Frame-Options", "DENY");  // for browsers without frame-ancestors
       }
       return r;
     };
@@ -44,11 +42,8 @@ void register_page_routes(http::Router& router, AppContext& app) {
   router.get("/signup", page("signup.html"));
   router.get("/profile", page("profile.html"));
   router.get("/console/<vmid>", page("console.html"));
-  router.set_fallback([files](http::Request& request) {
-    auto r = files->serve(request.path);
-    if (r.status == 200) r.header("X-Content-Type-Options", "nosniff");
-    return r;
-  });
+  // nosniff and Referrer-Policy come from the server for every response.
+  router.set_fallback([files](http::Request& request) { return files->serve(request.path); });
 }
 
 }  // namespace vmshare::api

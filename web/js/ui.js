@@ -54,6 +54,7 @@ export const secondsSince = (iso) => (Date.now() - Date.parse(iso)) / 1000;
 export function formatMb(mb) {
   if (mb === null || mb === undefined || Number.isNaN(Number(mb))) return '–';
   const n = Number(mb);
+  if (n === 0) return '0 MB';
   return n >= 1024 ? `${(n / 1024).toFixed(1)} GB` : `${n < 10 ? n.toFixed(1) : Math.round(n)} MB`;
 }
 
