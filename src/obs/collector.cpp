@@ -1,5 +1,6 @@
 #include "obs/collector.h"
 
+#include <algorithm>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -25,10 +26,12 @@ Collector::~Collector() { stop(); }
 
 void Collector::start() {
   thread_ = std::thread([this] {
-    collect_once();  // the CPU baseline; a share follows on the next round
+    collect_once();  // the CPU baseline; the first share follows half a second later
     std::unique_lock lock(mutex_);
+    auto wait = std::min<std::chrono::milliseconds>(period_, std::chrono::milliseconds(500));
     while (!stopping_) {
-      if (wake_.wait_for(lock, period_, [this] { return stopping_; })) break;
+      if (wake_.wait_for(lock, wait, [this] { return stopping_; })) break;
+      wait = period_;
       lock.unlock();
       collect_once();
       lock.lock();
@@ -46,7 +49,7 @@ void Collector::stop() {
 }
 
 void Collector::collect_once() {
-  if (sources_.users_total) guarded("user count", [&] { metrics_.users_total.get().set(double(sources_.users_total())); });
+  if (sources_.users_total) guarded("user count", [&] { metrics_.users_total.get().set_total(double(sources_.users_total())); });
   if (sources_.active_sessions)
     guarded("session count", [&] { metrics_.active_sessions.get().set(double(sources_.active_sessions())); });
   if (sources_.db_pool_in_use)

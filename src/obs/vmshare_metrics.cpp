@@ -18,7 +18,7 @@ VmshareMetrics::VmshareMetrics(Registry& r)
       host_cpu_percent(r.gauge("vmshare_host_cpu_percent", "Host CPU busy share, percent")),
       host_ram_percent(r.gauge("vmshare_host_ram_percent", "Host memory in use (total minus available), percent")),
       host_disk_free_bytes(r.gauge("vmshare_host_disk_free_bytes", "Free bytes on watched mounts", {"mount"})),
-      users_total(r.gauge("vmshare_users_total", "Registered users")),
+      users_total(r.counter("vmshare_users_total", "Registered users")),
       active_sessions(r.gauge("vmshare_active_sessions", "Active VM sessions")),
       user_active_vms(r.gauge("vmshare_user_active_vms", "VMs running per user", {"user_id"})),
       user_cpu_percent(r.gauge("vmshare_user_cpu_percent", "CPU use of a user's QEMU processes, percent of one core",

@@ -20,7 +20,9 @@ struct VmshareMetrics {
   GaugeFamily& host_cpu_percent;
   GaugeFamily& host_ram_percent;
   GaugeFamily& host_disk_free_bytes;  // {mount}, the watchdog's mounts
-  GaugeFamily& users_total;
+  // A counter by type (promtool rejects "_total" on gauges and the name is fixed): vmshare never
+  // deletes users, so the mirrored count only grows.
+  CounterFamily& users_total;
   GaugeFamily& active_sessions;
   GaugeFamily& user_active_vms;  // {user_id}
   GaugeFamily& user_cpu_percent;  // {user_id}

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "store/connection_pool.h"
+#include "store/db_observer.h"
 
 namespace vmshare::store {
 
@@ -22,6 +23,7 @@ class PgPool {
   // most once, at its end.
   template <class F>
   auto run(F&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
+    DbTimer timer("transaction");
     for (int attempt = 0;; ++attempt) {
       auto lease = acquire();
       try {

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "core/errors.h"
+#include "store/db_observer.h"
 
 namespace vmshare::store {
 
@@ -39,6 +40,7 @@ void SqliteDb::fail(int rc, const std::string& context) const {
 }
 
 void SqliteDb::exec(const std::string& sql) {
+  DbTimer timer(sql_op(sql.c_str()));
   char* err = nullptr;
   int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
   sqlite3_free(err);  // the message is read again from the handle in fail()
@@ -70,6 +72,7 @@ SqliteStatement& SqliteStatement::bind(int index, std::int64_t value) {
 }
 
 bool SqliteStatement::step() {
+  DbTimer timer(sql_op(sqlite3_sql(stmt_)));
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;

@@ -1,0 +1,279 @@
+// Observability end to end: /metrics checked by promtool, a real Prometheus (Debian's binary)
+// scraping vmshare on loopback and queried through /metrics?query=, and fake Telegram, Sentry and
+// Grafana servers receiving the watchdog alerts, feedback and proxied Grafana requests.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { api, freePort, registerUser, sleep, startServer } from './lib/server.mjs';
+
+const TG_TOKEN = '4242:SECRET-bot-token';
+const SENTRY_KEY = 'sentrypublickey';
+const METRICS_TOKEN = 'metrics-token-e2e';
+
+// Records every request: {method, url, headers, body}; `reply(req, body)` decides the answer.
+function fakeServer(reply) {
+  const calls = [];
+  const srv = http.createServer((req, res) => {
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      const call = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(parts).toString() };
+      calls.push(call);
+      const { status = 200, headers = {}, body = '' } = reply(call);
+      res.writeHead(status, headers);
+      res.end(body);
+    });
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () =>
+    resolve({ srv, calls, url: `http://127.0.0.1:${srv.address().port}` })));
+}
+
+const json = (status, obj, headers = {}) => ({ status, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(obj) });
+
+function fakeTelegram() {
+  return fakeServer((c) => {
+    if (c.url !== `/bot${TG_TOKEN}/sendMessage`) return json(404, { ok: false, description: 'Not Found' });
+    const msg = JSON.parse(c.body);
+    if (msg.text.includes('FAILME')) return json(400, { ok: false, description: 'Bad Request: chat not found' });
+    return json(200, { ok: true, result: { message_id: 1 } });
+  });
+}
+
+function fakeGrafana() {
+  return fakeServer((c) => {
+    if (c.url.startsWith('/grafana/api/health'))
+      return json(200, { database: 'ok', echo: c.url }, { 'X-Grafana-Test': 'yes', 'Set-Cookie': 'grafana_session=new; Path=/grafana' });
+    if (c.url.startsWith('/grafana/api/echo')) return { status: 201, headers: { 'Content-Type': 'text/plain' }, body: `got:${c.body}` };
+    return json(404, { message: 'not found' });
+  });
+}
+
+function run(cmd, args, input) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, out }));
+    p.stdin.end(input ?? '');
+  });
+}
+
+async function waitFor(what, fn, timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+describe('observability with Prometheus, Grafana, Telegram and Sentry on loopback', () => {
+  let server, tg, sentry, grafana, prom, promDir, promPort, user;
+
+  before(async () => {
+    [tg, sentry, grafana] = await Promise.all([fakeTelegram(), fakeServer(() => json(200, { id: 'evt' })), fakeGrafana()]);
+    promPort = await freePort();
+    server = await startServer({
+      env: {
+        PROM_URL: `http://127.0.0.1:${promPort}`,
+        GRAFANA_URL: grafana.url,
+        TELEGRAM_API_URL: tg.url,
+        TG_BOT_TOKEN: TG_TOKEN,
+        TG_CHAT_ID: '-1001',
+        SENTRY_DSN: `http://${SENTRY_KEY}@127.0.0.1:${new URL(sentry.url).port}/42`,
+        METRICS_TOKEN,
+        CPU_THRESH: '0',
+        SUSTAINED: '0',
+        INTERVAL: '1',
+      },
+    });
+    promDir = mkdtempSync(path.join(os.tmpdir(), 'vmshare-prom-'));
+    writeFileSync(path.join(promDir, 'prometheus.yml'), [
+      'global: {scrape_interval: 1s, evaluation_interval: 1s}',
+      'scrape_configs:',
+      '  - job_name: vmshare',
+      `    static_configs: [{targets: ["127.0.0.1:${server.port}"]}]`,
+      '',
+    ].join('\n'));
+    prom = spawn('prometheus', [
+      `--config.file=${path.join(promDir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(promDir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+    ], { stdio: 'ignore' });
+    user = await registerUser(server);
+  });
+
+  after(async () => {
+    prom?.kill('SIGTERM');
+    await server?.stop();
+    for (const f of [tg, sentry, grafana]) f?.srv.close();
+    if (promDir) rmSync(promDir, { recursive: true, force: true });
+  });
+
+  test('/metrics passes promtool and has the API names, labelled by route template', async () => {
+    await api(server, 'GET', '/console/abc123');
+    await api(server, 'POST', '/login', { json: { username: user.login, password: 'wrong', g_recaptcha_response: '' } });
+    // The host CPU share needs two readings of /proc/stat (the collector's first round is a baseline).
+    const res = await waitFor('the first CPU share', async () => {
+      const r = await api(server, 'GET', '/metrics');
+      return /^vmshare_host_cpu_percent /m.test(r.text) ? r : null;
+    }, 10000);
+    assert.equal(res.status, 200);
+    assert.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+    const check = await run('promtool', ['check', 'metrics'], res.text);
+    assert.equal(check.code, 0, check.out);
+    for (const name of ['vmshare_request_duration_seconds_bucket', 'vmshare_requests_total', 'vmshare_host_cpu_percent',
+      'vmshare_host_ram_percent', 'vmshare_users_total', 'vmshare_active_sessions', 'vmshare_db_query_seconds_bucket',
+      'vmshare_db_pool_in_use', 'vmshare_console_open', 'vmshare_build_info'])
+      assert.match(res.text, new RegExp(`^${name}[{ ]`, 'm'), name);
+    assert.match(res.text, /vmshare_requests_total\{path="\/console\/<vmid>",method="GET",status="200"\} 1/);
+    assert.doesNotMatch(res.text, /abc123/);
+    assert.match(res.text, /vmshare_failed_logins_total\{reason="bad_credentials"\} 1/);
+    // The collector refreshes the user count every INTERVAL (1 s here).
+    await waitFor('the user count', async () => /^vmshare_users_total 1$/m.test((await api(server, 'GET', '/metrics')).text), 10000);
+  });
+
+  test('/metrics_json mirrors the registry', async () => {
+    const res = await api(server, 'GET', '/metrics_json');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.vmshare_requests_total.type, 'counter');
+    assert.ok(res.body.vmshare_requests_total.series.some((s) => s.labels.path === '/register'));
+    assert.equal(res.body.vmshare_request_duration_seconds.type, 'histogram');
+  });
+
+  test('a real Prometheus scrapes vmshare; /metrics?query=up returns 1', async () => {
+    const body = await waitFor('the first scrape', async () => {
+      const res = await api(server, 'GET', '/metrics?query=up');
+      if (res.status !== 200 || res.body.data?.result?.length !== 1) return null;
+      return res.body.data.result[0].value[1] === '1' ? res.body : null;
+    });
+    assert.equal(body.status, 'success');
+    assert.equal(body.data.result[0].metric.job, 'vmshare');
+    const now = Math.floor(Date.now() / 1000);
+    const range = await api(server, 'GET', `/metrics?query=${encodeURIComponent('vmshare_host_ram_percent')}&start=${now - 60}&end=${now}&step=1`);
+    assert.equal(range.status, 200, range.text);
+    assert.equal(range.body.data.resultType, 'matrix');
+  });
+
+  test('query errors: missing 400, Prometheus errors passed on', async () => {
+    assert.equal((await api(server, 'GET', '/metrics?query=')).status, 400);
+    assert.equal((await api(server, 'GET', '/metrics?query=up&start=1')).status, 400);
+    const bad = await waitFor('Prometheus up', async () => {
+      const r = await api(server, 'GET', `/metrics?query=${encodeURIComponent('up{')}`);
+      return r.status === 502 ? null : r;
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.status, 'error');
+    assert.equal(bad.body.errorType, 'bad_data');
+  });
+
+  test('the watchdog alerts reach Telegram (HTML) and Sentry (store API with X-Sentry-Auth)', async () => {
+    const tgCall = await waitFor('a Telegram alert', () => tg.calls.find((c) => JSON.parse(c.body).text.includes('watchdog')), 20000);
+    const msg = JSON.parse(tgCall.body);
+    assert.equal(msg.chat_id, '-1001');
+    assert.equal(msg.parse_mode, 'HTML');
+    assert.match(msg.text, /ALERT: CPU [\d.]+% &gt;= 0%/);
+    assert.match(msg.text, /RSS/);
+    const sentryCall = await waitFor('a Sentry event', () => sentry.calls[0], 20000);
+    assert.equal(sentryCall.url, '/api/42/store/');
+    assert.match(sentryCall.headers['x-sentry-auth'], new RegExp(`sentry_key=${SENTRY_KEY}`));
+    const event = JSON.parse(sentryCall.body);
+    assert.equal(event.level, 'warning');
+    assert.match(event.message.formatted, /ALERT: CPU/);
+    // Rate-limited: one alert per condition while it keeps firing, however many intervals pass.
+    await sleep(2500);
+    assert.equal(tg.calls.filter((c) => JSON.parse(c.body).text.includes('watchdog')).length, 1);
+    assert.equal(sentry.calls.length, 1);
+    assert.doesNotMatch(server.logs(), new RegExp(`SECRET-bot-token|${SENTRY_KEY}`));
+  });
+
+  test('POST /feedback forwards the signed-in user\'s message, HTML-escaped', async () => {
+    assert.equal((await api(server, 'POST', '/feedback', { json: { message: 'hi' } })).status, 401);
+    assert.equal((await api(server, 'POST', '/feedback', { cookie: user.cookie, json: { message: '   ' } })).status, 400);
+    assert.equal((await api(server, 'POST', '/feedback', { cookie: user.cookie, json: {} })).status, 400);
+    assert.equal((await api(server, 'POST', '/feedback', { cookie: user.cookie, json: { message: 'x'.repeat(5000) } })).status, 413);
+    const before = tg.calls.length;
+    const res = await api(server, 'POST', '/feedback', { cookie: user.cookie, json: { message: '<b>hi</b> & bye' } });
+    assert.equal(res.status, 200, res.text);
+    const msg = JSON.parse(tg.calls.at(-1).body);
+    assert.equal(tg.calls.length, before + 1);
+    assert.match(msg.text, /&lt;b&gt;hi&lt;\/b&gt; &amp; bye/);
+    assert.ok(msg.text.includes(user.login));
+    const viaText = await api(server, 'POST', '/feedback', { token: user.token, json: { text: 'plain' } });
+    assert.equal(viaText.status, 200);
+    const failed = await api(server, 'POST', '/feedback', { cookie: user.cookie, json: { message: 'FAILME' } });
+    assert.equal(failed.status, 502);
+  });
+
+  test('Grafana: iframe src, panel.png 410, proxy for signed-in users without our credentials', async () => {
+    const src = await api(server, 'GET', '/grafana/panel_iframe_src?uid=abc-1&panelId=3');
+    assert.equal(src.status, 200);
+    assert.equal(src.body.src, '/grafana/d-solo/abc-1/vmshare?orgId=1&panelId=3&from=now-1h&to=now&refresh=10s&theme=dark&kiosk');
+    assert.equal((await api(server, 'GET', '/grafana/panel_iframe_src?uid=a%22b')).status, 400);
+    assert.equal((await api(server, 'GET', '/grafana/panel_iframe_src?panelId=x')).status, 400);
+    assert.equal((await api(server, 'GET', '/grafana/panel.png')).status, 410);
+
+    assert.equal((await api(server, 'GET', '/grafana/api/health')).status, 401);
+    const seen = grafana.calls.length;
+    const res = await api(server, 'GET', '/grafana/api/health?x=1&y=%2F', {
+      cookie: `${user.cookie}; grafana_session=abc`, headers: { 'X-Custom': 'kept' },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.echo, '/grafana/api/health?x=1&y=%2F');
+    assert.equal(res.headers['x-grafana-test'], 'yes');
+    assert.deepEqual(res.headers['set-cookie'], ['grafana_session=new; Path=/grafana']);
+    const call = grafana.calls.at(-1);
+    assert.equal(grafana.calls.length, seen + 1);
+    assert.equal(call.headers.cookie, 'grafana_session=abc');
+    assert.equal(call.headers.authorization, undefined);
+    assert.equal(call.headers['x-custom'], 'kept');
+    assert.equal(call.headers['x-forwarded-for'], '127.0.0.1');
+
+    // Bearer-authenticated: the token is not forwarded either; bodies and statuses pass through.
+    const post = await api(server, 'POST', '/grafana/api/echo', { token: user.token, body: 'payload', headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(post.status, 201);
+    assert.equal(post.text, 'got:payload');
+    assert.equal(grafana.calls.at(-1).headers.authorization, undefined);
+    assert.equal(grafana.calls.at(-1).method, 'POST');
+    assert.equal((await api(server, 'GET', '/grafana/nope', { token: user.token })).status, 404);
+  });
+});
+
+describe('observability without its services', () => {
+  let server, user;
+  before(async () => {
+    const closed = await freePort();
+    server = await startServer({ env: { PROM_URL: `http://127.0.0.1:${closed}`, GRAFANA_URL: `http://127.0.0.1:${closed}` } });
+    user = await registerUser(server);
+  });
+  after(async () => { await server?.stop(); });
+
+  test('Prometheus or Grafana unreachable: 502; Telegram not configured: 503', async () => {
+    const q = await api(server, 'GET', '/metrics?query=up');
+    assert.equal(q.status, 502);
+    assert.match(q.body.detail, /Prometheus/);
+    assert.equal((await api(server, 'GET', '/grafana/api/health', { token: user.token })).status, 502);
+    const fb = await api(server, 'POST', '/feedback', { token: user.token, json: { message: 'hello' } });
+    assert.equal(fb.status, 503);
+    assert.match(fb.body.detail, /Telegram is not configured/);
+  });
+
+  test('Grafana not configured: 404', async () => {
+    const other = await startServer({});
+    try {
+      const u = await registerUser(other);
+      assert.equal((await api(other, 'GET', '/grafana/api/health', { token: u.token })).status, 404);
+      assert.equal((await api(other, 'GET', '/metrics?query=up')).status, 503);
+    } finally {
+      await other.stop();
+    }
+  });
+});
