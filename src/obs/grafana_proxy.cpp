@@ -94,12 +94,16 @@ std::string strip_cookie(std::string_view header, std::string_view name) {
 }
 
 HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address) {
-  std::string connection, forwarded_for, host;
+  std::string connection, forwarded_for, host, proto = "http";
   for (const auto& [k, v] : incoming) {
     if (iequals(k, "Connection")) connection = v;
     if (iequals(k, "X-Forwarded-For")) forwarded_for = v;
     if (iequals(k, "Host")) host = v;
+    // Behind nginx's TLS the original scheme and host arrive in these; keep them.
+    if (iequals(k, "X-Forwarded-Proto") && !v.empty()) proto = v;
   }
+  for (const auto& [k, v] : incoming)
+    if (iequals(k, "X-Forwarded-Host") && !v.empty()) host = v;
   HeaderList out;
   for (const auto& [k, v] : incoming) {
     if (is_hop_by_hop(k, connection) || iequals(k, "Host") || iequals(k, "Content-Length") ||
@@ -115,7 +119,7 @@ HeaderList grafana_request_headers(const HeaderList& incoming, const std::string
   }
   out.emplace_back("X-Forwarded-For", forwarded_for.empty() ? remote_address : forwarded_for + ", " + remote_address);
   if (!host.empty()) out.emplace_back("X-Forwarded-Host", host);
-  out.emplace_back("X-Forwarded-Proto", "http");
+  out.emplace_back("X-Forwarded-Proto", proto);
   return out;
 }
 

@@ -27,7 +27,8 @@ bool is_hop_by_hop(std::string_view name, std::string_view connection_header = {
 std::string strip_cookie(std::string_view cookie_header, std::string_view name);
 
 // Request headers for Grafana: no hop-by-hop headers, no Authorization, no Host or
-// Content-Length (the client sets them), our cookie removed; X-Forwarded-* added.
+// Content-Length (the client sets them), our cookie removed; X-Forwarded-For appended to,
+// X-Forwarded-Host/Proto kept from a front proxy or derived from this request.
 HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address);
 // Response headers for the browser: hop-by-hop and framing headers removed, as are those our
 // server sets itself (Content-Type is returned through the response's own field).

@@ -63,6 +63,13 @@ TEST(GrafanaProxy, RequestHeadersDropOurCredentials) {
                       {"X-Forwarded-Host", "vm.example"},
                       {"X-Forwarded-Proto", "http"}};
   EXPECT_EQ(out, expected);
+  auto behind_nginx = grafana_request_headers({{"Host", "127.0.0.1:8000"}, {"X-Forwarded-For", "203.0.113.9"},
+                                              {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "vm.example"}},
+                                             "127.0.0.1");
+  HeaderList nginx_expected{{"X-Forwarded-For", "203.0.113.9, 127.0.0.1"},
+                            {"X-Forwarded-Host", "vm.example"},
+                            {"X-Forwarded-Proto", "https"}};
+  EXPECT_EQ(behind_nginx, nginx_expected);
   auto only_ours = grafana_request_headers({{"Cookie", "access_token=x"}}, "::1");
   for (const auto& [k, _] : only_ours) EXPECT_NE(k, "Cookie");
   EXPECT_EQ(strip_cookie("a=1;access_token=2 ; b=3", "access_token"), "a=1; b=3");
