@@ -276,6 +276,20 @@ TEST(MultipartReader, ErrorsOnHeadersOverTheLimit) {
   EXPECT_EQ(fine.data.at(0), "x");
 }
 
+// Found by fuzz/fuzz_multipart: a header block of exactly the limit was refused when its
+// blank line arrived in a later chunk, yet accepted when the body came whole.
+TEST(MultipartReader, HeaderBlockAtTheLimitDoesNotDependOnChunking) {
+  const std::size_t limit = MultipartReader::kDefaultMaxHeaderBytes;
+  const std::string line = "X-Fill: " + std::string(limit - 10, 'h') + "\r\n";  // block == limit
+  ASSERT_EQ(line.size(), limit);
+  const std::string body = "--" + kBoundary + "\r\n" + line + "\r\nx\r\n" + closing();
+  EXPECT_EQ(parse_whole(body).data.at(0), "x");
+  for (std::size_t cut = line.size() - 2; cut <= line.size() + 2; ++cut) {
+    const std::size_t head = kBoundary.size() + 4 + cut;  // split just around the blank line
+    EXPECT_EQ(parse_in_chunks(body, {head, body.size()}).data.at(0), "x") << "cut at " << cut;
+  }
+}
+
 TEST(MultipartReader, ErrorsOnAMalformedHeaderLine) {
   Recorder r;
   MultipartReader reader(kBoundary, r.callbacks());
