@@ -176,8 +176,15 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
     QmpStatus st;
     json ret = json::object();
     if (auto err = j.find("error"); err != j.end()) {
-      std::string cls = err->value("class", std::string("GenericError"));
-      std::string desc = err->value("desc", std::string("the VM monitor refused the command"));
+      // json::value() throws on a non-object or a non-string member, and a throw here would
+      // escape the I/O loop and end the server: read the fields defensively.
+      auto field = [&](const char* name, const char* fallback) {
+        if (!err->is_object()) return std::string(fallback);
+        auto it = err->find(name);
+        return it != err->end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+      };
+      std::string cls = field("class", "GenericError");
+      std::string desc = field("desc", "the VM monitor refused the command");
       spdlog::warn("QMP {}: {} failed: {}", path_, done.command, line);
       st = make_status(Kind::command_error, desc, cls);
     } else {

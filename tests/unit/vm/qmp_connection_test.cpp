@@ -219,6 +219,26 @@ TEST_F(QmpTest, MalformedJsonIsProtocolError) {
   EXPECT_EQ(kind_of([&] { q->execute_sync("x"); }), Kind::protocol_error);
 }
 
+// Found by fuzz/fuzz_qmp_reader: a malformed "error" threw out of the I/O loop (terminate).
+TEST_F(QmpTest, MalformedErrorReplyIsACommandError) {
+  Fake server(sock, [](Fake::Conn& c, const json& cmd) {
+    if (cmd["execute"] == "a") c.send(json{{"error", 5}, {"id", cmd["id"]}});
+    else if (cmd["execute"] == "b") c.send(json{{"error", {{"class", 7}, {"desc", json::array()}}}, {"id", cmd["id"]}});
+    else echo(c, cmd);
+  });
+  auto q = make();
+  q->connect_sync(sock);
+  EXPECT_EQ(kind_of([&] { q->execute_sync("a"); }), Kind::command_error);
+  try {
+    q->execute_sync("b");
+    FAIL();
+  } catch (const QmpError& e) {
+    EXPECT_EQ(e.error_class(), "GenericError");
+    EXPECT_EQ(e.desc(), "the VM monitor refused the command");
+  }
+  EXPECT_EQ(q->execute_sync("c")["echo"], "c");
+}
+
 TEST_F(QmpTest, MismatchedReplyIdIsProtocolError) {
   Fake server(sock, [](Fake::Conn& c, const json&) { c.send(json{{"return", {}}, {"id", 999}}); });
   auto q = make();
