@@ -87,7 +87,7 @@ int serve(Config config, const char* argv0) {
   http::Server server(options, router);
   server.listen();
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,
-                                             server.io().get_executor(), server.workers().get_executor());
+                                             server.workers().get_executor());
   {
     // reconcile() speaks QMP on the io executor, whose threads only start in server.run(), so
     // without this every adoption timed out and the surviving VMs were killed. Nothing is
@@ -125,6 +125,9 @@ int serve(Config config, const char* argv0) {
                server.port(), app->users->backend_name(), app->sessions->backend_name());
   server.run();
   observability.reset();  // its threads log: stop them while the logger still exists
+  // Before the server (and its worker pool, where VM clean-up runs) goes away.
+  app->snapshots.reset();
+  app->vms.reset();
   spdlog::info("vmshare stopped");
   spdlog::shutdown();
   return 0;

@@ -102,11 +102,13 @@ struct VmManager::Instance {
 };
 
 VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore& sessions,
-                     net::any_io_executor io, net::any_io_executor blocking)
+                     net::any_io_executor blocking)
     : config_(config),
       catalog_(std::move(catalog)),
       sessions_(sessions),
-      io_(std::move(io)),
+      monitor_work_(net::make_work_guard(monitor_io_)),
+      monitor_thread_([this] { monitor_io_.run(); }),
+      io_(monitor_io_.get_executor()),
       blocking_(std::move(blocking)) {
   accel_ = resolve_accel(config_.accel, config_.accel == "tcg" ? false : probe_kvm());
   vms_dir_ = config_.data_dir + "/vms";
@@ -118,7 +120,12 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
   spdlog::info("vm: accelerator {}, {} profile(s), at most {} VMs", accel_, catalog_.profiles().size(), config_.max_vms);
 }
 
-VmManager::~VmManager() { detach_all(); }
+VmManager::~VmManager() {
+  detach_all();
+  monitor_work_.reset();
+  monitor_io_.stop();
+  monitor_thread_.join();
+}
 
 std::shared_ptr<std::mutex> VmManager::user_lock(std::int64_t user_id) {
   std::lock_guard lock(mutex_);

@@ -4,8 +4,9 @@
 //
 // Locking: `mutex_` guards the maps and is never held across QMP or process I/O; each VM has
 // its own operation mutex so one operation runs per VM at a time (libvirt's rule).
-// Blocking methods are for worker threads; timers and exit watchers run on the io executor
-// and hand blocking clean-up to the worker executor.
+// Blocking methods are for worker threads. Monitors, exit watchers and timers run on the
+// manager's own monitor thread (so adoption works before the HTTP server runs) and hand
+// blocking clean-up to the worker executor.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -13,9 +14,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "core/config.h"
 #include "store/session_store.h"
@@ -55,7 +59,7 @@ const char* exit_reason_name(ExitReason reason);
 class VmManager {
  public:
   VmManager(const Config& config, Catalog catalog, store::SessionStore& sessions,
-            boost::asio::any_io_executor io, boost::asio::any_io_executor blocking);
+            boost::asio::any_io_executor blocking);
   ~VmManager();
 
   const Catalog& catalog() const { return catalog_; }
@@ -115,6 +119,9 @@ class VmManager {
   Config config_;
   Catalog catalog_;
   store::SessionStore& sessions_;
+  boost::asio::io_context monitor_io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> monitor_work_;
+  std::thread monitor_thread_;
   boost::asio::any_io_executor io_;
   boost::asio::any_io_executor blocking_;
   std::string accel_;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <dirent.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@ namespace vmshare::auth {
 namespace {
 
 // Nice values of this process's threads, from /proc/self/task/<tid>/stat (field 19).
+// One flag per thread of this process: true when it runs below normal priority, either at
+// SCHED_IDLE (stat field 41, policy 5) or with a nice value of 10 or more (field 19).
 std::vector<int> thread_nice_values() {
   std::vector<int> out;
   DIR* dir = opendir("/proc/self/task");
@@ -32,11 +35,12 @@ std::vector<int> thread_nice_values() {
     const auto paren = stat.rfind(')');
     if (paren == std::string::npos) continue;
     std::istringstream rest(stat.substr(paren + 2));
-    std::string field;
-    // After ")" come fields 3.., so nice (19) is the 17th.
-    for (int i = 3; i <= 19 && rest >> field; ++i) {
-    }
-    out.push_back(std::stoi(field));
+    std::vector<std::string> fields;  // fields[0] is field 3
+    for (std::string field; rest >> field;) fields.push_back(field);
+    if (fields.size() < 39) continue;
+    const int nice = std::stoi(fields[19 - 3]);
+    const int policy = std::stoi(fields[41 - 3]);
+    out.push_back(policy == SCHED_IDLE ? 19 : nice);
   }
   closedir(dir);
   return out;
