@@ -218,6 +218,14 @@ describe('the whole journey with the tiny guest', { skip: HAVE_GUEST ? false : `
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     try {
       const page = await openPage(context);
+      // Every WebSocket the pages open is kept in window.__sockets, so the test can cut one.
+      await page.addInitScript(() => {
+        // A Proxy, not a subclass: noVNC checks the socket's own prototype for its properties.
+        window.__sockets = [];
+        window.WebSocket = new Proxy(window.WebSocket, {
+          construct(Native, args) { const ws = new Native(...args); window.__sockets.push(ws); return ws; },
+        });
+      });
       const login = uniqueLogin('web');
       const password = 'correct horse battery';
 
@@ -238,7 +246,7 @@ describe('the whole journey with the tiny guest', { skip: HAVE_GUEST ? false : `
       await page.locator(`#catalog button[data-os="${PROFILE}"]`).click();
       await page.waitForURL(/\/console\/[^/]+$/, { timeout: 60000 });
       const vmid = decodeURIComponent(new URL(page.url()).pathname.split('/')[2]);
-      await page.locator('#conn-state', { hasText: 'Connected' }).waitFor({ timeout: 30000 });
+      await page.locator('#conn-state', { hasText: /^Connected$/ }).waitFor({ timeout: 30000 });
 
       // The canvas shows the guest's screen.
       const deadline = Date.now() + 60000;
@@ -268,6 +276,19 @@ describe('the whole journey with the tiny guest', { skip: HAVE_GUEST ? false : `
       await snap(page, 'console-paste');
       await page.getByRole('button', { name: 'Type it' }).click();
       await waitForScreenText(screenshot, /^[ \t]*Paste.{0,2}OK/m, 30000);
+
+      // A dropped connection: the grace countdown shows, then the page reconnects by itself.
+      await page.evaluate(() => window.__sockets.at(-1).close());
+      await page.locator('#conn-state', { hasText: 'Disconnected' }).waitFor({ timeout: 10000 });
+      await page.locator('#overlay', { hasText: /Without a viewer the VM stops in \d+:\d\d/ }).waitFor({ timeout: 10000 });
+      await snap(page, 'console-disconnected');
+      await page.locator('#conn-state', { hasText: /^Connected$/ }).waitFor({ timeout: 20000 });
+      assert.ok(await page.locator('#overlay').isHidden());
+      assert.equal(await page.evaluate(() => window.__sockets.length), 2);
+
+      await page.setViewportSize({ width: 390, height: 844 });
+      await snap(page, 'phone-console');
+      await page.setViewportSize({ width: 1280, height: 800 });
 
       // Toolbar: 1:1 scaling, view-only and a screenshot download.
       await page.getByLabel('Scaling').selectOption('1:1');

@@ -99,13 +99,14 @@ async function onDisconnect(rfb) {
   state.rfb = null;
   state.disconnectedAt ??= Date.now();
   if (state.gone) return;
+  setConn('Disconnected', 'bad');
+  tick();
   const status = await fetchStatus();
   if (status === undefined || state.gone) return;
   const delay = BACKOFF_MS[Math.min(state.attempt, BACKOFF_MS.length - 1)];
   state.attempt += 1;
   state.retryAt = Date.now() + delay;
   state.retryTimer = setTimeout(connect, delay);
-  setConn('Disconnected', 'bad');
   tick();
 }
 

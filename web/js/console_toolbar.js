@@ -1,6 +1,6 @@
 // The console toolbar: scaling, key combinations, paste-as-keystrokes, screenshot download,
 // view-only and fullscreen. Settings live in `state.settings` so a reconnect keeps them.
-import { get, messageOf } from './api.js';
+import { get } from './api.js';
 import { sendCombo, typeText } from './keystrokes.js';
 import { $, showMessage } from './ui.js';
 
@@ -67,8 +67,8 @@ export function setupToolbar({ state, vmid }) {
     try {
       text.value = await navigator.clipboard.readText();
       showMessage(message, '');
-    } catch (err) {
-      showMessage(message, `The clipboard could not be read (${messageOf(err)}); paste into the box instead.`, 'info');
+    } catch {
+      showMessage(message, 'The browser did not allow reading the clipboard; paste into the box instead (Ctrl+V).', 'info');
     }
   }
   $('#paste').addEventListener('click', () => {
