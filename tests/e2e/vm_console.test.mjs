@@ -11,8 +11,8 @@ import { RfbClient, openConsoleSocket } from './lib/rfb_client.mjs';
 import { PROMPT, waitForScreenText } from './lib/screen_text.mjs';
 import { api, registerUser } from './lib/server.mjs';
 import {
-  assertVmGone, consoleUrl, launch, qemuPids, runScript, saveArtifact, screenshotOf, startVmServer,
-  stopServers, vmStatus, waitFor,
+  assertSessionVmids, assertVmGone, consoleUrl, launch, qemuPids, runScript, saveArtifact, screenshotOf, sessionsFor,
+  startVmServer, stopServers, vmStatus, waitFor,
 } from './lib/vm_helpers.mjs';
 
 const BOOT_MS = 150000;  // shared 2-core hosts: the prompt takes 30-90 s under TCG
@@ -158,8 +158,7 @@ describe('VM console with the real tiny guest', () => {
     await waitFor('VM folder gone', async () => !existsSync(path.join(server.dataDir, 'vms', id)), 5000);
     const login = await api(server, 'POST', '/login', { json: { username: user.login, password: user.password } });
     assert.equal(login.status, 200, login.text);
-    const sessions = await api(server, 'GET', '/sessions/active', { token: login.body.access_token });
-    assert.deepEqual(sessions.body, []);
+    assertSessionVmids(server, await sessionsFor(server, { token: login.body.access_token }), [], [id]);
     assert.equal((await api(server, 'GET', '/vm/status', { token: login.body.access_token })).status, 404);
   });
 });

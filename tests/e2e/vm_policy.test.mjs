@@ -5,7 +5,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { api, registerUser, uniqueLogin } from './lib/server.mjs';
-import { createAdmin, launch, qemuPids, runScript, startVmServer, stopServers, vmFolders } from './lib/vm_helpers.mjs';
+import {
+  assertSessionVmids, createAdmin, launch, qemuPids, runScript, sessionsFor, startVmServer, stopServers,
+  vmFolders,
+} from './lib/vm_helpers.mjs';
 
 describe('VM policy', () => {
   let server, alice, bob, aliceVm, bobVm;
@@ -44,12 +47,12 @@ describe('VM policy', () => {
   });
 
   test('/sessions/active: users see their own, admins all; ?user_id of another user is 403 for users', async () => {
-    const mine = await api(server, 'GET', '/sessions/active', { token: alice.token });
-    assert.equal(mine.status, 200, mine.text);
-    assert.deepEqual(mine.body.map((s) => s.vmid), [aliceVm]);
-    assert.equal(mine.body[0].user_id, alice.id);
-    assert.equal(mine.body[0].os_type, 'tiny');
-    assert.equal(typeof mine.body[0].expires_at, 'string');
+    const mine = await sessionsFor(server, alice);
+    assertSessionVmids(server, mine, [aliceVm], [bobVm]);
+    assert.ok(mine.every((s) => s.user_id === alice.id));
+    const session = mine.find((s) => s.vmid === aliceVm);
+    assert.equal(session.os_type, 'tiny');
+    assert.ok(Date.parse(session.expires_at) > Date.parse(session.started_at));
     assert.equal((await api(server, 'GET', `/sessions/active?user_id=${alice.id}`, { token: alice.token })).status, 200);
     const spying = await api(server, 'GET', `/sessions/active?user_id=${bob.id}`, { token: alice.token });
     assert.equal(spying.status, 403, spying.text);
@@ -58,9 +61,10 @@ describe('VM policy', () => {
     const admin = await createAdmin(server, uniqueLogin('admin'), 'admin password 1');
     const all = await api(server, 'GET', '/sessions/active', { token: admin.token });
     assert.equal(all.status, 200, all.text);
-    assert.deepEqual(all.body.map((s) => s.vmid).sort(), [aliceVm, bobVm].sort());
+    assertSessionVmids(server, all.body, [aliceVm, bobVm]);
     const onlyBob = await api(server, 'GET', `/sessions/active?user_id=${bob.id}`, { token: admin.token });
-    assert.deepEqual(onlyBob.body.map((s) => s.vmid), [bobVm]);
+    assertSessionVmids(server, onlyBob.body, [bobVm], [aliceVm]);
+    assert.ok(onlyBob.body.every((s) => s.user_id === bob.id));
     const limited = await api(server, 'GET', '/sessions/active?limit=1', { token: admin.token });
     assert.equal(limited.body.length, 1);
   });

@@ -8,7 +8,8 @@ import { after, test } from 'node:test';
 import { RfbClient } from './lib/rfb_client.mjs';
 import { api, registerUser } from './lib/server.mjs';
 import {
-  assertVmGone, consoleUrl, launch, qemuPids, startVmServer, stopServers, vmFolders, vmStatus, waitFor,
+  assertSessionVmids, assertVmGone, consoleUrl, launch, qemuPids, sessionsFor, startVmServer, stopServers,
+  vmFolders, vmStatus, waitFor,
 } from './lib/vm_helpers.mjs';
 
 const servers = [];
@@ -24,6 +25,7 @@ async function server(opts) {
 const restart = (crashed) => server({ dataDir: crashed.dataDir, env: crashed.env });
 
 async function killServer(s) {
+  s.killedOnPurpose = true;
   s.proc.kill('SIGKILL');
   await s.exited;
 }
@@ -56,8 +58,7 @@ test('kill -9 of vmshare: the restarted server adopts the running VM and its con
   assert.equal(status.status, 200, status.text);
   assert.equal(status.body.vmid, vmid);
   assert.deepEqual(await qemuPids(second.dataDir), [pid], 'the same QEMU, not a new one');
-  const sessions = await api(second, 'GET', '/sessions/active', { token: user.token });
-  assert.deepEqual(sessions.body.map((x) => x.vmid), [vmid]);
+  assertSessionVmids(second, await sessionsFor(second, user), [vmid]);
   const again = await api(second, 'POST', '/run-script', { token: user.token, json: { os_type: 'tiny' } });
   assert.equal(again.body.vm.vmid, vmid, '/run-script returns the adopted VM');
 
@@ -85,6 +86,5 @@ test('kill -9 of vmshare, then of QEMU while it is down: the restart leaves no o
   const second = await restart(first);
   assert.deepEqual(vmFolders(second), [], 'start-up removed the dead VM folder');
   await assertVmGone(second, user, vmid, 5000);
-  const sessions = await api(second, 'GET', '/sessions/active', { token: user.token });
-  assert.deepEqual(sessions.body, [], 'and its session');
+  assertSessionVmids(second, await sessionsFor(second, user), [], [vmid]);
 });

@@ -33,10 +33,23 @@ export async function killQemus(dir) {
   for (const pid of await qemuPids(dir)) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
 }
 
-// Stops the servers (VMs survive a server stop by design), kills any QEMU left in their data
-// folders, then removes the folders and storage. For after() hooks; safe on undefined.
+// Stops the servers and leaves no VM behind. A running server first sees its QEMUs die, so it
+// removes their sessions from the (possibly shared) session store; then it is stopped (VMs
+// survive a server stop by design) and anything left in its data folder is killed before the
+// folder and storage go. For after() hooks; safe on undefined.
 export async function stopServers(...servers) {
   const live = servers.filter(Boolean);
+  const running = (s) => s.proc.exitCode === null && s.proc.signalCode === null;
+  for (const s of live.filter((x) => !running(x) && !x.killedOnPurpose)) {
+    // It died under the test: keep its log for the post-mortem.
+    const file = saveArtifact(`vmshare-died-${path.basename(s.dataDir)}.log`, s.logs());
+    console.error(`vmshare on port ${s.port} exited during the test (${s.proc.exitCode ?? s.proc.signalCode}); log: ${file}`);
+  }
+  for (const s of live.filter(running)) {
+    await killQemus(s.dataDir);
+    const deadline = Date.now() + 5000;
+    while (vmFolders(s).length && Date.now() < deadline) await sleep(100);
+  }
   for (const s of live) await s.stop({ keepData: true });
   for (const s of live) await killQemus(s.dataDir);
   for (const s of live) await s.stop();
@@ -79,15 +92,37 @@ export function saveArtifact(name, data) {
   return file;
 }
 
+// Sessions of `user` naming `vmid`. Production storage shares one Redis between test servers
+// whose fresh databases all start user ids at 1, so other servers' sessions may show up too:
+// only the embedded store can be asked to be exactly empty.
+export async function sessionsFor(server, user) {
+  const res = await api(server, 'GET', '/sessions/active', { token: user.token });
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+}
+
+// The session list holds exactly the vmids `expected` (embedded storage), or at least those and
+// none of `absent` (production storage, see sessionsFor).
+export function assertSessionVmids(server, sessions, expected, absent = []) {
+  const vmids = sessions.map((x) => x.vmid);
+  if (server.storage === 'embedded') assert.deepEqual(vmids.sort(), [...expected].sort());
+  for (const v of expected) assert.ok(vmids.includes(v), `session ${v} listed: ${vmids}`);
+  for (const v of absent) assert.ok(!vmids.includes(v), `session ${v} not listed: ${vmids}`);
+}
+
 // Everything a VM leaves behind is gone: /vm/status 404, no QEMU, no folder, no session.
 export async function assertVmGone(server, user, vmid, timeoutMs = 15000) {
+  let left = '';
   await waitFor(`VM ${vmid} gone`, async () => {
-    if ((await vmStatus(server, user)).status !== 404) return false;
-    if ((await qemuPids(path.join(server.dataDir, 'vms', vmid))).length) return false;
-    if (existsSync(path.join(server.dataDir, 'vms', vmid))) return false;
-    const sessions = await api(server, 'GET', '/sessions/active', { token: user.token });
-    return sessions.status === 200 && sessions.body.length === 0;
-  }, timeoutMs);
+    const status = await vmStatus(server, user);
+    if (status.status !== 404) { left = `/vm/status ${status.status} ${status.text}`; return false; }
+    if ((await qemuPids(path.join(server.dataDir, 'vms', vmid))).length) { left = 'QEMU still runs'; return false; }
+    if (existsSync(path.join(server.dataDir, 'vms', vmid))) { left = 'the VM folder is still there'; return false; }
+    const sessions = await sessionsFor(server, user);
+    const stale = server.storage === 'embedded' ? sessions : sessions.filter((x) => x.vmid === vmid);
+    if (stale.length) { left = `sessions ${JSON.stringify(stale)}`; return false; }
+    return true;
+  }, timeoutMs).catch((e) => { e.message += ` (left: ${left})`; throw e; });
   assert.deepEqual(await qemuPids(server.dataDir), [], 'no QEMU left in the data folder');
 }
 
