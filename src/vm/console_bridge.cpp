@@ -37,9 +37,9 @@ ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, 
       close_timer_(strand_),
       vnc_path_(std::move(vnc_socket_path)),
       hooks_(std::move(hooks)),
-      to_browser_(new char[kChunkBytes]),
-      to_vm_(new char[kChunkBytes]) {
-  // One frame per chunk: Beast's default auto-fragmenting would cut every 64 KiB chunk into
+      to_browser_(new char[kToBrowserBytes]),
+      to_vm_(new char[kToVmBytes]) {
+  // One frame per chunk: Beast's default auto-fragmenting would cut every chunk into
   // 4 KiB frames, each its own write system call.
   ws_.auto_fragment(false);
   ws_.binary(true);
@@ -87,7 +87,7 @@ void ConsoleBridge::on_connected(error_code ec) {
 // VNC -> browser: read one chunk, write it as one binary message, only then read again.
 void ConsoleBridge::read_vm() {
   ++ops_;
-  vnc_.async_read_some(net::buffer(to_browser_.get(), kChunkBytes),
+  vnc_.async_read_some(net::buffer(to_browser_.get(), kToBrowserBytes),
                        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_vm_read(ec, n); });
 }
 
@@ -118,7 +118,7 @@ void ConsoleBridge::on_browser_written(error_code ec, std::size_t n) {
 // matter: every payload byte is forwarded as is.
 void ConsoleBridge::read_browser() {
   ++ops_;
-  ws_.async_read_some(net::buffer(to_vm_.get(), kChunkBytes),
+  ws_.async_read_some(net::buffer(to_vm_.get(), kToVmBytes),
                       [self = shared_from_this()](error_code ec, std::size_t n) { self->on_browser_read(ec, n); });
 }
 

@@ -440,7 +440,7 @@ TEST_F(ConsoleBridgeTest, SlowBrowserStopsReadsFromTheVm) {
 
   std::this_thread::sleep_for(1500ms);  // the client does not read
   const std::size_t stalled = accepted;
-  const std::size_t bound = ConsoleBridge::kChunkBytes + vnc_sndbuf + tcp_sndbuf +
+  const std::size_t bound = ConsoleBridge::kToBrowserBytes + vnc_sndbuf + tcp_sndbuf +
                             static_cast<std::size_t>(rcv.value()) + 256 * 1024;  // + frame headers, skb overhead
   RecordProperty("stalled_bytes", std::to_string(stalled));
   EXPECT_GT(stalled, 0u);
@@ -507,7 +507,7 @@ TEST_F(ConsoleBridgeTest, SlowVmStopsReadsFromTheBrowser) {
   const std::size_t stalled = sent;
   // UNIX stream sockets charge queued bytes to the sender's SO_SNDBUF (the bridge's default,
   // ~208 KiB) as well as the receiver's; count the larger generously.
-  const std::size_t bound = ConsoleBridge::kChunkBytes + static_cast<std::size_t>(snd.value()) + tcp_rcvbuf +
+  const std::size_t bound = ConsoleBridge::kToVmBytes + static_cast<std::size_t>(snd.value()) + tcp_rcvbuf +
                             static_cast<std::size_t>(vm_rcvbuf) + 512 * 1024 + kMsg;
   EXPECT_LE(stalled, bound) << "the bridge kept reading from the browser while the VM was stalled";
   vm_reads = true;
