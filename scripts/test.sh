@@ -23,6 +23,17 @@ ctest --test-dir build --output-on-failure 2>&1 | tee tests/artifacts/ctest.log
 read -r nfail ntotal < <(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1 \2/p' tests/artifacts/ctest.log)
 if [ -n "${ntotal:-}" ]; then failed=$((failed + nfail)); passed=$((passed + ntotal - nfail)); fi
 
+# Fuzzing (issue 7, adversarial suite): each libFuzzer target for a short, bounded time; a crash
+# fails the run. FUZZ_SECONDS=0 skips it. Longer runs: FUZZ_SECONDS=600 scripts/fuzz.sh
+if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
+  echo "==> fuzzing (${FUZZ_SECONDS:-20} s per target)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh 2>&1 | tee tests/artifacts/fuzz.log
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  # One test per target (four): "fuzz <target>: ok" lines pass, the others failed.
+  fp=$(grep -c '^fuzz .*: ok' tests/artifacts/fuzz.log)
+  passed=$((passed + fp)); failed=$((failed + 4 - fp))
+fi
+
 run_e2e() {
   local storage=$1 log=tests/artifacts/e2e-$1.log
   echo "==> end-to-end tests ($storage storage)"

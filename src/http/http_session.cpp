@@ -94,12 +94,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     request_.remote_is_loopback = loopback_;
     keep_alive_ = header.keep_alive();
 
-    auto [raw_path, raw_query] = split_target(header.target());
-    auto path = percent_decode(raw_path);
-    if (!path || path->empty() || (*path)[0] != '/' || path->find('\0') != std::string::npos)
-      return reject(400, "Malformed request path");
-    request_.path = std::move(*path);
-    request_.query = parse_query(raw_query);
+    auto decoded = decode_target(header.target());
+    if (!decoded) return reject(400, "Malformed request path");
+    request_.path = std::move(decoded->path);
+    request_.query = std::move(decoded->query);
     if (header.has_content_length()) request_.content_length = header_parser_->content_length().value_or(0);
 
     match_ = state_->router.match(request_.method, request_.path);

@@ -69,4 +69,11 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
   return {target.substr(0, q), target.substr(q + 1)};
 }
 
+std::optional<DecodedTarget> decode_target(std::string_view target) {
+  auto [raw_path, raw_query] = split_target(target);
+  auto path = percent_decode(raw_path);
+  if (!path || path->empty() || (*path)[0] != '/' || path->find('\0') != std::string::npos) return std::nullopt;
+  return DecodedTarget{std::move(*path), parse_query(raw_query)};
+}
+
 }  // namespace vmshare::http

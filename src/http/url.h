@@ -15,4 +15,12 @@ std::map<std::string, std::string> parse_query(std::string_view query);
 // Splits "/a/b?x=1" into path and query parts (no decoding).
 std::pair<std::string_view, std::string_view> split_target(std::string_view target);
 
+// A request target as the server uses it: the percent-decoded path and the parsed query.
+// nullopt when the path has a bad escape, is not absolute, or decodes to a NUL (400).
+struct DecodedTarget {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+std::optional<DecodedTarget> decode_target(std::string_view target);
+
 }  // namespace vmshare::http
