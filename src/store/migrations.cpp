@@ -31,6 +31,8 @@ CREATE TABLE snapshots (
 );
 CREATE INDEX snapshots_by_user ON snapshots (user_id, created_at DESC);
 )sql",
+      // 3: which node holds a snapshot's file, so one node's start-up never drops another's.
+      R"sql(ALTER TABLE snapshots ADD COLUMN node TEXT NOT NULL DEFAULT '';)sql",
   };
   return m;
 }
@@ -63,6 +65,8 @@ CREATE TABLE snapshots (
 );
 CREATE INDEX snapshots_by_user ON snapshots (user_id, created_at DESC);
 )sql",
+      // 3: which node holds a snapshot's file, so one node's start-up never drops another's.
+      R"sql(ALTER TABLE snapshots ADD COLUMN node TEXT NOT NULL DEFAULT '';)sql",
   };
   return m;
 }

@@ -4,7 +4,7 @@
 namespace vmshare::store {
 namespace {
 
-constexpr const char* kSnapshotColumns = "name, user_id, os_type, vmid, size_mb, created_at, file, state";
+constexpr const char* kSnapshotColumns = "name, user_id, os_type, vmid, size_mb, created_at, file, state, node";
 
 SnapshotRecord read_snapshot(const pqxx::row& r) {
   SnapshotRecord s;
@@ -16,6 +16,7 @@ SnapshotRecord read_snapshot(const pqxx::row& r) {
   s.created_at = r[5].as<std::int64_t>();
   s.file = r[6].as<std::string>();
   s.state = r[7].as<std::string>();
+  s.node = r[8].as<std::string>();
   return s;
 }
 
@@ -43,9 +44,9 @@ User PgUserStore::reserve_snapshot(const SnapshotRecord& p) {
       throw QuotaExceeded(now[0][0].as<std::int64_t>(), now[0][1].as<std::int64_t>(), p.size_mb);
     }
     try {
-      tx.exec_params("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state) "
-                     "VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
-                     p.name, p.user_id, p.os_type, p.vmid, p.size_mb, p.created_at, p.file);
+      tx.exec_params("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state, node) "
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)",
+                     p.name, p.user_id, p.os_type, p.vmid, p.size_mb, p.created_at, p.file, p.node);
     } catch (const pqxx::unique_violation&) {
       throw SnapshotNameTaken();
     }

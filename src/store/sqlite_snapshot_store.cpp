@@ -6,7 +6,7 @@
 namespace vmshare::store {
 namespace {
 
-constexpr const char* kSnapshotColumns = "name, user_id, os_type, vmid, size_mb, created_at, file, state";
+constexpr const char* kSnapshotColumns = "name, user_id, os_type, vmid, size_mb, created_at, file, state, node";
 
 SnapshotRecord read_snapshot(const SqliteStatement& st) {
   SnapshotRecord r;
@@ -18,6 +18,7 @@ SnapshotRecord read_snapshot(const SqliteStatement& st) {
   r.created_at = st.column_int(5);
   r.file = st.column_text(6);
   r.state = st.column_text(7);
+  r.node = st.column_text(8);
   return r;
 }
 
@@ -56,10 +57,10 @@ User SqliteUserStore::reserve_snapshot(const SnapshotRecord& p) {
     throw QuotaExceeded(user_st.column_int(0), user_st.column_int(1), p.size_mb);
   }
   try {
-    db_.prepare("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')")
+    db_.prepare("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state, node) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)")
         .bind(1, p.name).bind(2, p.user_id).bind(3, p.os_type).bind(4, p.vmid).bind(5, p.size_mb)
-        .bind(6, p.created_at).bind(7, p.file).step();
+        .bind(6, p.created_at).bind(7, p.file).bind(8, p.node).step();
   } catch (const SqliteError& e) {
     if (e.code == SQLITE_CONSTRAINT_PRIMARYKEY || e.code == SQLITE_CONSTRAINT_UNIQUE) throw SnapshotNameTaken();
     throw;

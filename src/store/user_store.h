@@ -31,6 +31,7 @@ struct SnapshotRecord {
   std::int64_t created_at = 0;  // unix seconds
   std::string file;             // relative to the data folder
   std::string state = "pending";  // pending (being written) | ready
+  std::string node;               // the vmshare node whose data folder holds the file
 };
 
 // The charge does not fit in the owner's capacity; nothing was changed.

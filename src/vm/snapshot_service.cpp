@@ -36,6 +36,7 @@ SnapshotCreated SnapshotService::create(std::int64_t user_id, const std::string&
   record.os_type = vm->os_type;
   record.vmid = vmid;
   record.created_at = static_cast<std::int64_t>(std::time(nullptr));
+  record.node = vms_.node_id();
   record.size_mb = expected_snapshot_mb(vms_.disk_footprint_bytes(vmid));
   const std::string dir = data_dir_ + "/snapshots/" + std::to_string(user_id);
   fs::create_directories(dir);
@@ -117,6 +118,8 @@ SnapshotRemoved SnapshotService::remove(std::int64_t user_id, const std::string&
 void SnapshotService::reconcile() {
   std::set<std::string> known;
   for (const auto& r : users_.all_snapshots()) {
+    // Another node's file lives in its own data folder: not ours to judge.
+    if (!r.node.empty() && r.node != vms_.node_id()) continue;
     const auto path = path_of(r);
     if (r.state != "ready" || !fs::exists(path)) {
       users_.release_snapshot(r.name);

@@ -63,6 +63,8 @@ class VmManager {
   ~VmManager();
 
   const Catalog& catalog() const { return catalog_; }
+  // This node's id (kept in the data folder), as written into sessions and snapshot records.
+  const std::string& node_id() const { return node_; }
 
   // Adopts VMs that survived a daemon restart and answer QMP; kills and cleans the rest.
   void reconcile();
