@@ -5,15 +5,21 @@
 // --rss-pid, the RSS growth of that process tree while they are open is reported per console.
 //
 // Usage: console_bench (--unix PATH | --ws HOST:PORT/PATH [--cookie C] [--origin O])
-//                      [--seconds S] [--clients K] [--rss-pid PID] [--label NAME]
+//                      [--seconds S] [--clients K] [--rss-pid PID] [--cpu-pid PID] [--label NAME]
+// --targets FILE: one "HOST:PORT/PATH COOKIE" per line (many VMs, each with its owner's cookie);
+// client i uses line i modulo the count. --report-every S prints each interval's frames/s.
+// --cpu-pid reports the CPU time (user+system, the tree and its reaped children) that process
+// spent per frame: unlike frames/s it hardly moves when other jobs share the cores.
 // Output: one line of key=value pairs (easy to grep from the run script).
 #include <dirent.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without it
@@ -44,8 +50,14 @@ namespace {
 struct Options {
   std::string unix_path, ws_host, ws_port, ws_target, cookie, origin, label = "run";
   double seconds = 5;
+  double report_every = 0;
   int clients = 1;
   int rss_pid = 0;
+  int cpu_pid = 0;
+  struct Target {
+    std::string host, port, path, cookie;
+  };
+  std::vector<Target> targets;  // from --targets; empty: the single --ws/--unix target
 };
 
 // A byte stream, whatever carries it.
@@ -95,7 +107,12 @@ struct ClientResult {
 std::uint32_t be32(const unsigned char* p) { return (std::uint32_t{p[0]} << 24) | (p[1] << 16) | (p[2] << 8) | p[3]; }
 std::uint16_t be16(const unsigned char* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
 
-awaitable<std::unique_ptr<Transport>> open_transport(const Options& o) {
+awaitable<std::unique_ptr<Transport>> open_transport(const Options& o, std::size_t index) {
+  std::string host = o.ws_host, port = o.ws_port, target = o.ws_target, cookie = o.cookie;
+  if (!o.targets.empty()) {
+    const auto& t = o.targets[index % o.targets.size()];
+    host = t.host, port = t.port, target = t.path, cookie = t.cookie;
+  }
   auto ex = co_await net::this_coro::executor;
   if (!o.unix_path.empty()) {
     auto t = std::make_unique<UnixTransport>(ex);
@@ -104,23 +121,24 @@ awaitable<std::unique_ptr<Transport>> open_transport(const Options& o) {
   }
   auto t = std::make_unique<WsTransport>(ex);
   net::ip::tcp::resolver resolver(ex);
-  auto endpoints = co_await resolver.async_resolve(o.ws_host, o.ws_port, use_awaitable);
+  auto endpoints = co_await resolver.async_resolve(host, port, use_awaitable);
   co_await beast::get_lowest_layer(t->ws).async_connect(endpoints, use_awaitable);
   beast::get_lowest_layer(t->ws).socket().set_option(net::ip::tcp::no_delay(true));
-  t->ws.set_option(websocket::stream_base::decorator([o](websocket::request_type& req) {
+  t->ws.set_option(websocket::stream_base::decorator([o, cookie](websocket::request_type& req) {
     req.set(beast::http::field::sec_websocket_protocol, "binary");
-    if (!o.cookie.empty()) req.set(beast::http::field::cookie, o.cookie);
+    if (!cookie.empty()) req.set(beast::http::field::cookie, cookie);
     if (!o.origin.empty()) req.set(beast::http::field::origin, o.origin);
   }));
-  co_await t->ws.async_handshake(o.ws_host + ":" + o.ws_port, o.ws_target, use_awaitable);
+  co_await t->ws.async_handshake(host + ":" + port, target, use_awaitable);
   t->ws.binary(true);
   t->ws.auto_fragment(false);
   co_return t;
 }
 
-awaitable<void> run_client(const Options& o, Clock::time_point deadline, ClientResult& r, int& connected_count) {
+awaitable<void> run_client(const Options& o, std::size_t index, Clock::time_point deadline, ClientResult& r,
+                           int& connected_count, std::size_t& frames_total) {
   try {
-    auto t = co_await open_transport(o);
+    auto t = co_await open_transport(o, index);
     Reader rd{*t};
     unsigned char buf[64];
     co_await rd.exact(buf, 12);  // "RFB 003.008\n"
@@ -155,6 +173,7 @@ awaitable<void> run_client(const Options& o, Clock::time_point deadline, ClientR
         co_await rd.skip(std::size_t{be16(buf + 4)} * be16(buf + 6) * (bpp / 8));
       }
       r.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      ++frames_total;
     }
     // Stay connected until the last client is done, so the RSS sample sees every console.
     co_return;
@@ -163,8 +182,8 @@ awaitable<void> run_client(const Options& o, Clock::time_point deadline, ClientR
   }
 }
 
-// RSS of a process and its descendants (websockify forks one child per connection).
-long rss_tree_kib(int root) {
+// A process and its descendants (websockify forks one child per connection).
+std::vector<int> process_tree(int root) {
   std::vector<std::pair<int, int>> procs;  // pid, ppid
   if (DIR* d = opendir("/proc")) {
     while (auto* e = readdir(d)) {
@@ -184,11 +203,30 @@ long rss_tree_kib(int root) {
   for (std::size_t i = 0; i < tree.size(); ++i)
     for (auto [pid, ppid] : procs)
       if (ppid == tree[i]) tree.push_back(pid);
+  return tree;
+}
+
+long rss_tree_kib(int root) {
   long total = 0;
-  for (int pid : tree) {
+  for (int pid : process_tree(root)) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(status, line);)
       if (line.rfind("VmRSS:", 0) == 0) total += std::atol(line.c_str() + 6);
+  }
+  return total;
+}
+
+// utime+stime+cutime+cstime of the tree, in clock ticks.
+long cpu_tree_ticks(int root) {
+  long total = 0;
+  for (int pid : process_tree(root)) {
+    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(st, line)) continue;
+    long ut = 0, stt = 0, cut = 0, cst = 0;
+    std::sscanf(line.c_str() + line.rfind(')') + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld %ld %ld", &ut,
+                &stt, &cut, &cst);
+    total += ut + stt + cut + cst;
   }
   return total;
 }
@@ -215,11 +253,22 @@ Options parse(int argc, char** argv) {
     else if (a == "--seconds") o.seconds = std::atof(v.c_str());
     else if (a == "--clients") o.clients = std::atoi(v.c_str());
     else if (a == "--rss-pid") o.rss_pid = std::atoi(v.c_str());
+    else if (a == "--cpu-pid") o.cpu_pid = std::atoi(v.c_str());
     else if (a == "--label") o.label = v;
+    else if (a == "--report-every") o.report_every = std::atof(v.c_str());
+    else if (a == "--targets") {
+      std::ifstream in(v);
+      for (std::string line; std::getline(in, line);) {
+        auto sp = line.find(' ');
+        std::string url = line.substr(0, sp), hostport = url.substr(0, url.find('/'));
+        o.targets.push_back({hostport.substr(0, hostport.find(':')), hostport.substr(hostport.find(':') + 1),
+                             url.substr(url.find('/')), sp == std::string::npos ? "" : line.substr(sp + 1)});
+      }
+    }
   }
-  if (o.unix_path.empty() && o.ws_host.empty()) {
+  if (o.unix_path.empty() && o.ws_host.empty() && o.targets.empty()) {
     std::fprintf(stderr, "usage: console_bench (--unix PATH | --ws HOST:PORT/PATH) [--seconds S] [--clients K] "
-                         "[--rss-pid PID] [--cookie C] [--origin O] [--label NAME]\n");
+                         "[--rss-pid PID] [--cpu-pid PID] [--cookie C] [--origin O] [--label NAME]\n");
     std::exit(2);
   }
   return o;
@@ -231,13 +280,31 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   net::io_context io(1);
   const long rss_before = o.rss_pid ? rss_tree_kib(o.rss_pid) : 0;
+  const long cpu_before = o.cpu_pid ? cpu_tree_ticks(o.cpu_pid) : 0;
   long rss_open = 0;
   std::vector<ClientResult> results(static_cast<std::size_t>(o.clients));
   int connected = 0;
   const auto start = Clock::now();
   // Connections are set up inside the measured window; with many clients that is a small share.
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
-  for (auto& r : results) net::co_spawn(io, run_client(o, deadline, r, connected), net::detached);
+  std::size_t frames_total = 0;
+  for (std::size_t i = 0; i < results.size(); ++i)
+    net::co_spawn(io, run_client(o, i, deadline, results[i], connected, frames_total), net::detached);
+  // Progress lines, so a long load run shows whether throughput holds over time.
+  net::steady_timer tick(io);
+  std::size_t frames_at_tick = 0;
+  std::function<void()> arm = [&] {
+    tick.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.report_every)));
+    tick.async_wait([&](beast::error_code ec) {
+      if (ec || Clock::now() >= deadline) return;
+      std::printf("progress t=%.0f connected=%d fps=%.1f\n", std::chrono::duration<double>(Clock::now() - start).count(),
+                  connected, static_cast<double>(frames_total - frames_at_tick) / o.report_every);
+      std::fflush(stdout);
+      frames_at_tick = frames_total;
+      arm();
+    });
+  };
+  if (o.report_every > 0) arm();
   // Sample the RSS while every console is open: halfway through the run.
   net::steady_timer sample(io, start + (deadline - start) / 2);
   sample.async_wait([&](beast::error_code) {
@@ -245,6 +312,7 @@ int main(int argc, char** argv) {
   });
   io.run();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const long cpu_ticks = o.cpu_pid ? cpu_tree_ticks(o.cpu_pid) - cpu_before : 0;
 
   std::vector<double> all, per_client_fps;
   int errors = 0;
@@ -263,6 +331,9 @@ int main(int argc, char** argv) {
   if (o.rss_pid)
     std::printf(" rss_before_kib=%ld rss_open_kib=%ld rss_per_console_kib=%.1f", rss_before, rss_open,
                 static_cast<double>(rss_open - rss_before) / o.clients);
+  if (o.cpu_pid && !all.empty())
+    std::printf(" cpu_us_per_frame=%.1f cpu_share=%.2f", 1e6 * static_cast<double>(cpu_ticks) / sysconf(_SC_CLK_TCK) / all.size(),
+                static_cast<double>(cpu_ticks) / sysconf(_SC_CLK_TCK) / elapsed);
   if (errors) std::printf(" first_error=\"%s\"", first_error.c_str());
   std::printf("\n");
   return errors ? 1 : 0;

@@ -5,7 +5,8 @@
 #   bridge      bench/bridge_only: ConsoleBridge behind a Beast WebSocket acceptor
 #   vmshare     build/vmshare's /ws/<vmid> with the source as VMSHARE_QEMU (once /run-script exists)
 # Single-console rounds alternate between the paths (ROUNDS, medians reported); then CLIENTS
-# concurrent consoles per WebSocket path with the server's RSS growth per console.
+# concurrent consoles per WebSocket path with the server's RSS growth per console. Server CPU
+# per frame (--cpu-pid) is reported too: it moves far less than frames/s on a shared machine.
 #
 # Usage: bench/run_console_bench.sh [build-dir]      (default build-bridge; needs bench_console)
 # Env:   BENCH_SECONDS (5) ROUNDS (3) CLIENTS (100) MANY_SECONDS (10) VMSHARE_BIN (build/vmshare)
@@ -81,9 +82,9 @@ try_vmshare
 run() { "$BENCH" "$@" | tee -a "$work/results"; }
 for r in $(seq "$ROUNDS"); do
   run --label direct --unix "$work/vnc.sock" --seconds "$SECS"
-  run --label websockify --ws "127.0.0.1:$ws_port/websockify" --seconds "$SECS"
-  run --label bridge --ws "127.0.0.1:$br_port/ws/bench" --seconds "$SECS"
-  [[ -n $vm_ws ]] && run --label vmshare --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" --seconds "$SECS"
+  run --label websockify --ws "127.0.0.1:$ws_port/websockify" --seconds "$SECS" --cpu-pid "$ws_pid"
+  run --label bridge --ws "127.0.0.1:$br_port/ws/bench" --seconds "$SECS" --cpu-pid "$br_pid"
+  [[ -n $vm_ws ]] && run --label vmshare --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" --seconds "$SECS" --cpu-pid "$vm_pid"
 done
 sleep 1  # let websockify reap the forked children of the single-console runs
 run --label "websockify_x$CLIENTS" --ws "127.0.0.1:$ws_port/websockify" --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$ws_pid" || true
@@ -103,11 +104,12 @@ def med(label, key):
     return statistics.median(float(r[key]) for r in runs[label])
 singles = [l for l in ("direct", "websockify", "bridge", "vmshare") if l in runs]
 ws = med("websockify", "fps"); direct = med("direct", "fps")
-print(f"| path | frames/s (median of {len(runs['direct'])}) | p50 ms | p99 ms | vs websockify | vs direct |")
-print("|---|---|---|---|---|---|")
+print(f"| path | frames/s (median of {len(runs['direct'])}) | p50 ms | p99 ms | vs websockify | vs direct | server CPU us/frame |")
+print("|---|---|---|---|---|---|---|")
 for l in singles:
     f = med(l, "fps")
-    print(f"| {l} | {f:.0f} | {med(l,'p50_ms'):.2f} | {med(l,'p99_ms'):.2f} | {f/ws:.2f}x | {f/direct:.2f}x |")
+    cpu = f"{med(l, 'cpu_us_per_frame'):.0f}" if "cpu_us_per_frame" in runs[l][0] else "-"
+    print(f"| {l} | {f:.0f} | {med(l,'p50_ms'):.2f} | {med(l,'p99_ms'):.2f} | {f/ws:.2f}x | {f/direct:.2f}x | {cpu} |")
 many = [l for l in runs if "_x" in l]
 if many:
     print()
