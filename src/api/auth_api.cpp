@@ -153,7 +153,12 @@ void register_auth_routes(http::Router& router, AppContext& app) {
 
   router.get("/me", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
-    return http::json_response(200, {{"id", caller.id}, {"login", caller.login}, {"role", caller.role}});
+    // The quota rides along so the dashboard can draw its bar before any snapshot is taken.
+    return http::json_response(200, {{"id", caller.id},
+                                     {"login", caller.login},
+                                     {"role", caller.role},
+                                     {"snapshot_stored_mb", caller.snapshot_stored_mb},
+                                     {"snapshot_capacity_mb", caller.snapshot_capacity_mb}});
   });
 
   router.get("/user_info", [&app](http::Request& request) {

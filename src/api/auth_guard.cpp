@@ -53,7 +53,8 @@ Caller authenticate(AppContext& app, const http::Request& request) {
   auto user = app.users->find_by_id(claims->uid);
   if (!user || user->login != claims->sub)
     throw ApiError(401, "Invalid or expired token", {{"WWW-Authenticate", "Bearer"}});
-  return Caller{user->id, user->login, user->role, claims->jti, claims->exp, via_cookie};
+  return Caller{user->id,  user->login, user->role, claims->jti, claims->exp, via_cookie, user->snapshot_stored,
+                user->snapshot_storage_capacity};
 }
 
 }  // namespace vmshare::api

@@ -15,6 +15,8 @@ struct Caller {
   std::string jti;
   std::int64_t token_exp = 0;
   bool via_cookie = false;
+  std::int64_t snapshot_stored_mb = 0;
+  std::int64_t snapshot_capacity_mb = 0;
   bool is_admin() const { return role == "admin"; }
 };
 

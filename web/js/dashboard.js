@@ -41,6 +41,7 @@ async function main() {
     return;
   }
   $('#user-login').textContent = me.login;
+  ctx.me = me;
   $('#logout').addEventListener('click', (e) => busy(e.currentTarget, async () => {
     try {
       await post('/logout');

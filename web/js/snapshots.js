@@ -1,6 +1,6 @@
 // Snapshots: take one of the running VM (POST /snapshot), list (GET /get_user_snapshots), boot
 // (POST /run_snapshot), delete (POST /remove_snapshot), download, and the quota bar. The quota
-// comes from whichever response last carried total_mb/cap_mb; until then the listing's sizes.
+// starts from /me and follows whichever response last carried total_mb/cap_mb.
 import { ApiError, get, post } from './api.js';
 import { $, busy, formatMb, h, showMessage } from './ui.js';
 
@@ -8,7 +8,8 @@ export function setupSnapshots(ctx) {
   const list = $('#snap-list');
   const message = $('#snap-message');
   const createBtn = $('#snap-create');
-  const quota = { total: null, cap: null };
+  // /me carries the quota, so the bar is right before any snapshot response arrives.
+  const quota = { total: ctx.me?.snapshot_stored_mb ?? null, cap: ctx.me?.snapshot_capacity_mb ?? null };
   let available = true;
 
   function renderQuota(items) {
