@@ -37,7 +37,8 @@ build_server() {
   if [ ! -f build/build.ninja ]; then
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
   fi
-  cmake --build build -j"$(nproc)"
+  # The lock serialises builds started at the same time in one tree (tests, benches, editors).
+  flock /tmp/vmshare-build.lock cmake --build build -j"$(nproc)"
 }
 
 build_web() {
