@@ -39,18 +39,22 @@ void check_password_shape(const std::string& password) {
     throw ApiError(400, "Password must be at most 72 bytes");
 }
 
-// Issues a token for the user and sets the cookie on `response`.
-std::string grant_token(AppContext& app, const store::User& user, http::Response& response) {
+// 200 with a fresh token in the body (`fields` plus id, access_token, token_type) and the cookie.
+http::Response token_response(AppContext& app, const store::User& user, json fields) {
   auth::TokenClaims claims;
   claims.sub = user.login;
   claims.uid = user.id;
   claims.iat = now_unix();
   claims.exp = claims.iat + app.config.access_token_expire_minutes * 60;
-  auto token = auth::issue_token(claims, app.secret);
+  const auto token = auth::issue_token(claims, app.secret);
+  fields["id"] = user.id;
+  fields["access_token"] = token;
+  fields["token_type"] = "bearer";
+  auto response = http::json_response(200, fields);
   response.header("Set-Cookie", auth::access_token_cookie(token, app.config.access_token_expire_minutes * 60,
                                                           app.config.cookie_secure));
   response.header("Cache-Control", "no-store");
-  return token;
+  return response;
 }
 
 // Shared by /login and /token: throttling, then the password check.
@@ -84,6 +88,14 @@ std::pair<std::string, std::string> login_fields(const json& body) {
   return {*login, require_string(body, "password")};
 }
 
+// /login and /token: reCAPTCHA, then the credentials (JSON or an OAuth2 form).
+store::User sign_in(AppContext& app, const http::Request& request) {
+  auto body = parse_body_object(request);
+  check_captcha(app, request, body);
+  auto [login, password] = login_fields(body);
+  return check_credentials(app, login, password);
+}
+
 }  // namespace
 
 void register_auth_routes(http::Router& router, AppContext& app) {
@@ -103,34 +115,15 @@ void register_auth_routes(http::Router& router, AppContext& app) {
     } catch (const store::LoginTaken&) {
       throw ApiError(409, "Login already registered");
     }
-    auto response = http::json_response(200, {});
-    auto token = grant_token(app, user, response);
-    response.body = json{{"message", "User registered"}, {"id", user.id}, {"access_token", token},
-                         {"token_type", "bearer"}}.dump();
-    return response;
+    return token_response(app, user, {{"message", "User registered"}});
   });
 
   router.post("/login", [&app](http::Request& request) {
-    auto body = parse_body_object(request);
-    check_captcha(app, request, body);
-    auto [login, password] = login_fields(body);
-    auto user = check_credentials(app, login, password);
-    auto response = http::json_response(200, {});
-    auto token = grant_token(app, user, response);
-    response.body = json{{"message", "Login successful"}, {"id", user.id}, {"access_token", token},
-                         {"token_type", "bearer"}}.dump();
-    return response;
+    return token_response(app, sign_in(app, request), {{"message", "Login successful"}});
   });
 
   router.post("/token", [&app](http::Request& request) {
-    auto body = parse_body_object(request);
-    check_captcha(app, request, body);
-    auto [login, password] = login_fields(body);
-    auto user = check_credentials(app, login, password);
-    auto response = http::json_response(200, {});
-    auto token = grant_token(app, user, response);
-    response.body = json{{"access_token", token}, {"token_type", "bearer"}, {"id", user.id}}.dump();
-    return response;
+    return token_response(app, sign_in(app, request), json::object());
   });
 
   router.post("/logout", [&app](http::Request& request) {

@@ -2,6 +2,7 @@
 // /snapshots/<name>/download.
 #include "api/auth_guard.h"
 #include "api/json_body.h"
+#include "api/launch_response.h"
 #include "api/routes.h"
 #include "api/time_format.h"
 #include "api/vm_errors.h"
@@ -13,22 +14,7 @@
 
 namespace vmshare::api {
 
-namespace {
 using nlohmann::json;
-
-http::Response launched_json(const vm::LaunchResult& result) {
-  const auto& v = result.vm;
-  return http::json_response(200, {{"message", result.created ? "VM started from snapshot" : "VM already running; returning it"},
-                                   {"vm",
-                                    {{"vmid", v.vmid},
-                                     {"user_id", v.user_id},
-                                     {"os_type", v.os_type},
-                                     {"started_at", iso8601(v.started_at)},
-                                     {"status", v.status}}},
-                                   {"redirect", "/console/" + v.vmid},
-                                   {"ws_path", "/ws/" + v.vmid}});
-}
-}  // namespace
 
 void register_snapshot_routes(http::Router& router, AppContext& app) {
   router.post("/snapshot", with_vm_errors([&app](http::Request& request) {
@@ -60,13 +46,13 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     auto body = parse_body_object(request);
     auto name = require_string(body, "snapshot");
     auto record = app.snapshots->get(caller.id, name);
-    if (auto running = app.vms->vm_of_user(caller.id)) return launched_json({*running, false});
+    if (auto running = app.vms->vm_of_user(caller.id)) return launch_response({*running, false}, "");
     vm::LaunchSpec spec;
     spec.user_id = caller.id;
     spec.os_type = record.os_type;
     spec.base_image = app.snapshots->path_of(record);
     spec.source_snapshot = record.name;
-    return launched_json(app.vms->launch(spec));
+    return launch_response(app.vms->launch(spec), "VM started from snapshot");
   }));
 
   router.get("/get_user_snapshots", [&app](http::Request& request) {

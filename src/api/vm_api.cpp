@@ -6,6 +6,7 @@
 
 #include "api/auth_guard.h"
 #include "api/json_body.h"
+#include "api/launch_response.h"
 #include "api/routes.h"
 #include "api/time_format.h"
 #include "api/vm_errors.h"
@@ -19,23 +20,6 @@ namespace vmshare::api {
 namespace {
 
 using nlohmann::json;
-
-json vm_json(const vm::VmView& v) {
-  return {{"vmid", v.vmid},
-          {"user_id", v.user_id},
-          {"os_type", v.os_type},
-          {"started_at", iso8601(v.started_at)},
-          {"status", v.status}};
-}
-
-http::Response launched(const vm::LaunchResult& result) {
-  const auto& v = result.vm;
-  return http::json_response(
-      200, {{"message", result.created ? "VM started" : "VM already running; returning it"},
-            {"vm", vm_json(v)},
-            {"redirect", "/console/" + v.vmid},
-            {"ws_path", "/ws/" + v.vmid}});
-}
 
 vm::VmView callers_vm(AppContext& app, const Caller& caller) {
   auto vm = app.vms->vm_of_user(caller.id);
@@ -85,14 +69,15 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     auto body = parse_body_object(request);
     auto os_type = require_string(body, "os_type");
     if (os_type == vm::kCustomProfileName) throw ApiError(400, "Use /run-iso to boot an uploaded ISO");
-    return launched(app.vms->launch({caller.id, os_type, "", ""}));
+    return launch_response(app.vms->launch({caller.id, os_type, "", "", ""}), "VM started");
   }));
 
   router.post("/run-iso", with_vm_errors([&app](http::Request& request) {
     auto caller = authenticate(app, request);
-    if (auto running = app.vms->vm_of_user(caller.id)) return launched({*running, false});
+    if (auto running = app.vms->vm_of_user(caller.id)) return launch_response({*running, false}, "");
     if (!app.isos->has_iso(caller.id)) throw ApiError(404, "No ISO uploaded; upload one first");
-    return launched(app.vms->launch({caller.id, vm::kCustomProfileName, "", app.isos->path_for(caller.id)}));
+    return launch_response(app.vms->launch({caller.id, vm::kCustomProfileName, "", app.isos->path_for(caller.id), ""}),
+                           "VM started from your ISO");
   }));
 
   router.get("/sessions/active", [&app](http::Request& request) {

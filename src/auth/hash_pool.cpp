@@ -1,6 +1,4 @@
 // HashPool (declared in password_hasher.h): a fixed set of low-priority threads for bcrypt.
-#include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -25,11 +23,9 @@ namespace {
 constexpr int kHashThreadNice = 10;
 
 void lower_own_priority() {
-  // SCHED_IDLE: the scheduler weighs these threads at ~0.3% of a normal one, so request threads
-  // win the CPU at once (nice 10 still left /me p99 at 30-40 ms during 8 logins on 2 cores).
-  // They are not starved outright: CFS still gives them a share under full load.
-  sched_param param{};
-  if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) == 0) return;
+  // Nice, not SCHED_IDLE: SCHED_IDLE won /me a lower p99 during logins, but on a host whose
+  // cores are busy (TCG guests spin) it starved sign-ins for tens of seconds. At nice 10 a
+  // hash still gets ~10% of a contended core, while request threads keep the lead.
   // On Linux, PRIO_PROCESS with a thread id changes only that thread's nice value.
   if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kHashThreadNice) != 0)
     spdlog::debug("hash pool: setpriority failed, running at normal priority");
