@@ -1,7 +1,9 @@
 #include "http/http_session.h"
 
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <limits>
@@ -177,13 +179,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // Streaming bodies are pulled by the handler on its worker thread with blocking reads; the
   // connection's strand is idle meanwhile, so nothing else touches the socket.
+  //
+  // Each body holds a worker, so a trickling client must not keep it: the body has to bring
+  // kProgressBytes within every read timeout (a deadline that moves on with each such step).
+  // The socket is non-blocking meanwhile and the wait is a poll() with that deadline:
+  // SO_RCVTIMEO cannot bound Asio's synchronous reads, which then poll without a timeout.
+  static constexpr std::uint64_t kProgressBytes = 64 * 1024;
+
   void run_streaming(const Route& route) {
+    // Half the workers stay free for everything else, whatever slow uploaders do.
+    const int slots = std::max(1, state_->options.worker_threads / 2);
+    if (++state_->streaming > slots) {
+      --state_->streaming;
+      auto r = error_response(503, "Too many uploads in progress, please retry shortly");
+      r.header("Retry-After", "5");
+      r.close_connection = true;
+      return write(std::move(r));
+    }
     stream_.expires_never();
     net::post(state_->workers, [self = shared_from_this(), &route] {
+      struct Slot {
+        std::atomic<int>& n;
+        ~Slot() { --n; }
+      } slot{self->state_->streaming};
       auto parser = std::make_shared<bhttp::request_parser<bhttp::buffer_body>>(std::move(*self->header_parser_));
       parser->body_limit(route.max_body_bytes ? route.max_body_bytes : self->state_->options.max_body_bytes);
-      self->set_receive_timeout(self->state_->options.read_timeout);
-      self->request_.read_body = [self, parser](char* out, std::size_t n) -> std::size_t {
+      const auto timeout = self->state_->options.read_timeout;
+      struct Progress {
+        std::chrono::steady_clock::time_point deadline;
+        std::uint64_t since_mark = 0;
+      };
+      // From the request's start, not from when a worker became free.
+      auto progress = std::make_shared<Progress>(Progress{self->started_ + timeout});
+      // Non-blocking reads: a read with nothing to take returns at once, and we wait in poll().
+      beast::error_code ignored;
+      self->stream_.socket().non_blocking(true, ignored);
+      self->request_.read_body = [self, parser, progress, timeout](char* out, std::size_t n) -> std::size_t {
         if (parser->is_done() || n == 0) return 0;
         parser->get().body().data = out;
         parser->get().body().size = n;
@@ -191,26 +222,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         beast::error_code ec;
         while (true) {
           bhttp::read_some(self->stream_.socket(), self->buffer_, *parser, ec);
-          if (ec == bhttp::error::need_buffer) ec = {};
+          const bool again = ec == net::error::would_block;
+          if (again || ec == bhttp::error::need_buffer) ec = {};
           if (ec == bhttp::error::body_limit) throw BodyTooLarge();
           if (ec) throw std::runtime_error("upload interrupted: " + ec.message());
           const std::size_t got = n - parser->get().body().size;
-          if (got > 0 || parser->is_done()) return got;
+          progress->since_mark += got;
+          if (progress->since_mark >= kProgressBytes) {
+            progress->since_mark = 0;
+            progress->deadline = std::chrono::steady_clock::now() + timeout;
+          }
+          if (parser->is_done()) return got;
+          if (std::chrono::steady_clock::now() > progress->deadline)
+            throw std::runtime_error("upload too slow: timed out");
+          if (got > 0) return got;
+          if (again) self->wait_readable(progress->deadline);
         }
       };
       Response response = self->invoke_handler();
       if (!parser->is_done()) response.close_connection = true;  // unread body: cannot reuse
-      self->set_receive_timeout(std::chrono::seconds(0));
       self->request_.read_body = nullptr;
+      self->stream_.socket().non_blocking(false, ignored);
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
     });
   }
 
-  void set_receive_timeout(std::chrono::seconds timeout) {
-    timeval tv{};
-    tv.tv_sec = timeout.count();
-    ::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  // Blocks until the socket has bytes (or EOF/error) or throws once the deadline passes.
+  void wait_readable(std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) throw std::runtime_error("upload too slow: timed out");
+      pollfd pfd{stream_.socket().native_handle(), POLLIN, 0};
+      const int rc = ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+      if (rc > 0) return;
+      if (rc < 0 && errno != EINTR) throw std::runtime_error("upload interrupted: poll failed");
+    }
   }
 
   void start_websocket(const Route& route) {

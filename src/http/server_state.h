@@ -24,10 +24,13 @@ struct Server::State {
   Router& router;
   boost::asio::io_context io;
   boost::asio::thread_pool workers;
+  boost::asio::thread_pool streaming;
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::signal_set signals;
   boost::asio::steady_timer shutdown_timer;
   std::atomic<bool> stopping{false};
+  // Streaming bodies (uploads) being read; each holds a worker, so at most half of them may.
+  std::atomic<int> streaming{0};
 
   std::mutex mutex;  // guards the two below
   std::set<std::weak_ptr<HttpSession>, std::owner_less<std::weak_ptr<HttpSession>>> sessions;
@@ -39,6 +42,7 @@ struct Server::State {
         router(r),
         io(options.io_threads),
         workers(static_cast<std::size_t>(options.worker_threads)),
+        streaming(static_cast<std::size_t>(options.streaming_threads)),
         acceptor(io),
         signals(io, SIGINT, SIGTERM),
         shutdown_timer(io) {}
