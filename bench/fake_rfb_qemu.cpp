@@ -1,5 +1,6 @@
 // A stand-in QEMU for benchmarks (VMSHARE_QEMU=<this>): a synthetic RFB 3.8 server that answers
-// every FramebufferUpdateRequest at once with a raw 720x400x32 frame, and a minimal QMP.
+// every FramebufferUpdateRequest at once with a raw 720x400x32 frame, and a minimal QMP (with
+// just enough of the block commands for snapshots, so e2e chaos tests can take them).
 // It reads only the -vnc unix:<path> and -qmp unix:<path>,... arguments that qemu_command.cpp
 // builds and ignores the rest. Plain POSIX, one thread per client: the point is a source that
 // is never the bottleneck, not elegance. Exits on SIGTERM/SIGINT or QMP quit/system_powerdown.
@@ -170,6 +171,7 @@ void serve_qmp(int fd) {
   send_json({{"QMP", {{"version", {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}, {"package", "fake"}}},
                       {"capabilities", json::array()}}}});
   std::string pending;
+  std::vector<std::string> jobs;  // backup jobs not yet dismissed
   char buf[4096];
   for (;;) {
     ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
@@ -187,6 +189,21 @@ void serve_qmp(int fd) {
       } else if (name == "screendump") {
         std::ofstream(cmd["arguments"].value("filename", "/dev/null"), std::ios::binary)
             .write(reinterpret_cast<const char*>(kTinyPng), sizeof(kTinyPng));
+      } else if (name == "query-named-block-nodes") {
+        // Enough for snapshots (disk_backup.cpp): the disk's size, a backup job that concludes
+        // at once, node add/del accepted. The target stays the blank qcow2 qemu-img made.
+        reply["return"] = json::array({{{"node-name", "disk0"}, {"image", {{"virtual-size", 16 << 20}}}}});
+      } else if (name == "blockdev-backup") {
+        jobs.push_back(cmd["arguments"].value("job-id", ""));
+      } else if (name == "query-jobs") {
+        reply["return"] = json::array();
+        for (const auto& id : jobs)
+          reply["return"].push_back({{"id", id}, {"type", "backup"}, {"status", "concluded"},
+                                     {"current-progress", 1}, {"total-progress", 1}});
+      } else if (name == "job-dismiss") {
+        std::erase(jobs, cmd["arguments"].value("id", ""));
+      } else if (name == "system_reset" || name == "blockdev-add" || name == "blockdev-del" || name == "job-cancel") {
+        // accepted, nothing to do
       } else if (name == "quit" || name == "system_powerdown") {
         exit_after = true;
       } else if (name != "qmp_capabilities") {
