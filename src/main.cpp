@@ -4,10 +4,8 @@
 
 #include <filesystem>
 #include <iostream>
-#include <thread>
 
 #include <CLI/CLI.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -88,18 +86,7 @@ int serve(Config config, const char* argv0) {
   server.listen();
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,
                                              server.workers().get_executor());
-  {
-    // reconcile() speaks QMP on the io executor, whose threads only start in server.run(), so
-    // without this every adoption timed out and the surviving VMs were killed. Nothing is
-    // accepted before run(), so this thread serves only the monitors.
-    auto work = boost::asio::make_work_guard(server.io());
-    std::thread io_thread([&server] { server.io().run(); });
-    app->vms->reconcile();
-    work.reset();  // before restart(): dropping the last work later would stop the io_context again
-    server.io().stop();
-    io_thread.join();
-    server.io().restart();
-  }
+  app->vms->reconcile();
   app->snapshots = std::make_unique<vm::SnapshotService>(config.data_dir, *app->users, *app->vms);
   try {
     app->snapshots->reconcile();
