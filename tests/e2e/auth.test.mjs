@@ -45,7 +45,7 @@ describe('POST /register', () => {
     assert.equal(claims.exp - claims.iat, 1800);
     assert.ok(typeof claims.jti === 'string' && claims.jti.length >= 16);
     const who = await me({ cookie: cookieFrom(res) });
-    assert.deepEqual(who.body, { id: res.body.id, login, role: 'user' });
+    assert.deepEqual(who.body, { id: res.body.id, login, role: 'user', snapshot_stored_mb: 0, snapshot_capacity_mb: 300 });
   });
 
   test('missing login or password: 400', async () => {
@@ -137,8 +137,8 @@ describe('POST /login and /token', () => {
 describe('GET /me and /user_info', () => {
   test('/me by cookie and by bearer token', async () => {
     const u = await registerUser(server);
-    assert.deepEqual((await me({ cookie: u.cookie })).body, { id: u.id, login: u.login, role: 'user' });
-    assert.deepEqual((await me({ token: u.token })).body, { id: u.id, login: u.login, role: 'user' });
+    assert.deepEqual((await me({ cookie: u.cookie })).body, { id: u.id, login: u.login, role: 'user', snapshot_stored_mb: 0, snapshot_capacity_mb: 300 });
+    assert.deepEqual((await me({ token: u.token })).body, { id: u.id, login: u.login, role: 'user', snapshot_stored_mb: 0, snapshot_capacity_mb: 300 });
   });
 
   test('no or garbage credentials: 401', async () => {
