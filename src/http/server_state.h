@@ -24,7 +24,6 @@ struct Server::State {
   Router& router;
   boost::asio::io_context io;
   boost::asio::thread_pool workers;
-  boost::asio::thread_pool streaming;
   boost::asio::ip::tcp::acceptor acceptor;
   boost::asio::signal_set signals;
   boost::asio::steady_timer shutdown_timer;
@@ -42,7 +41,6 @@ struct Server::State {
         router(r),
         io(options.io_threads),
         workers(static_cast<std::size_t>(options.worker_threads)),
-        streaming(static_cast<std::size_t>(options.streaming_threads)),
         acceptor(io),
         signals(io, SIGINT, SIGTERM),
         shutdown_timer(io) {}
