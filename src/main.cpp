@@ -50,7 +50,7 @@ vm::Catalog load_catalog_or_empty(const Config& config) {
   const std::string path = config.images.empty() ? config.data_dir + "/images/catalog.json" : config.images;
   if (!std::filesystem::exists(path)) {
     if (!config.images.empty()) throw ConfigError("VMSHARE_IMAGES: no such file " + path);
-    spdlog::warn("no image catalog at {}: no VM can be started (scripts/setup.sh builds one)", path);
+    spdlog::warn("no image catalog (images/catalog.json in the data folder): no VM can be started; scripts/setup.sh builds one");
     return {};
   }
   try {

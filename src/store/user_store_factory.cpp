@@ -9,7 +9,7 @@ namespace vmshare::store {
 std::unique_ptr<UserStore> make_user_store(const Config& config) {
   const auto& url = config.database_url;
   if (url.empty()) {
-    spdlog::info("store: users in SQLite under {}", config.data_dir);
+    spdlog::info("store: users in SQLite (vmshare.db in the data folder)");
     return std::make_unique<SqliteUserStore>(config.data_dir);
   }
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)

@@ -65,7 +65,7 @@ void ConsoleBridge::connect() {
   try {
     endpoint = boost::asio::local::stream_protocol::endpoint(vnc_path_);
   } catch (const std::exception& e) {  // path longer than sun_path
-    spdlog::warn("console {}: {}", vnc_path_, e.what());
+    spdlog::warn("console {}: {}", vm_label(), e.what());
     return shut_down(websocket::close_code::try_again_later, "console unavailable");
   }
   ++ops_;
@@ -76,10 +76,10 @@ void ConsoleBridge::on_connected(error_code ec) {
   op_done();
   if (closing_) return finish_if_idle();
   if (ec) {
-    spdlog::warn("console {}: connect failed: {}", vnc_path_, ec.message());
+    spdlog::warn("console {}: connect failed: {}", vm_label(), ec.message());
     return shut_down(websocket::close_code::try_again_later, "console unavailable");
   }
-  spdlog::debug("console {}: bridged", vnc_path_);
+  spdlog::debug("console {}: bridged", vm_label());
   read_vm();
   read_browser();
 }
@@ -95,7 +95,7 @@ void ConsoleBridge::on_vm_read(error_code ec, std::size_t n) {
   op_done();
   if (closing_) return finish_if_idle();
   if (ec) {
-    if (ec != net::error::eof) spdlog::info("console {}: VNC read: {}", vnc_path_, ec.message());
+    if (ec != net::error::eof) spdlog::info("console {}: VNC read: {}", vm_label(), ec.message());
     return shut_down(websocket::close_code::going_away, "console closed by the VM");
   }
   ++ops_;
@@ -107,7 +107,7 @@ void ConsoleBridge::on_browser_written(error_code ec, std::size_t n) {
   op_done();
   if (closing_) return finish_if_idle();
   if (ec) {
-    spdlog::debug("console {}: WebSocket write: {}", vnc_path_, ec.message());
+    spdlog::debug("console {}: WebSocket write: {}", vm_label(), ec.message());
     return shut_down(websocket::close_code::none, {});
   }
   console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
@@ -126,7 +126,7 @@ void ConsoleBridge::on_browser_read(error_code ec, std::size_t n) {
   op_done();
   if (closing_) return finish_if_idle();
   if (ec) {
-    if (ec != websocket::error::closed) spdlog::debug("console {}: WebSocket read: {}", vnc_path_, ec.message());
+    if (ec != websocket::error::closed) spdlog::debug("console {}: WebSocket read: {}", vm_label(), ec.message());
     return shut_down(websocket::close_code::none, {});
   }
   if (n == 0) return read_browser();  // an empty frame
@@ -139,7 +139,7 @@ void ConsoleBridge::on_vm_written(error_code ec, std::size_t n) {
   op_done();
   if (closing_) return finish_if_idle();
   if (ec) {
-    spdlog::info("console {}: VNC write: {}", vnc_path_, ec.message());
+    spdlog::info("console {}: VNC write: {}", vm_label(), ec.message());
     return shut_down(websocket::close_code::going_away, "console closed by the VM");
   }
   console_stats().bytes_to_vm.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
@@ -184,7 +184,7 @@ void ConsoleBridge::finish_if_idle() {
 void ConsoleBridge::fire_closed() {
   finished_ = true;
   console_stats().open.fetch_sub(1, std::memory_order_relaxed);
-  spdlog::debug("console {}: closed", vnc_path_);
+  spdlog::debug("console {}: closed", vm_label());
   if (hooks_.on_closed) {
     auto hook = std::move(hooks_.on_closed);
     hook();

@@ -84,6 +84,13 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   VncSocket vnc_;
   boost::asio::steady_timer close_timer_;
   std::string vnc_path_;
+  // For logs: the VM's folder name (its id), never the socket's server path.
+  std::string vm_label() const {
+    const auto slash = vnc_path_.rfind('/');
+    if (slash == std::string::npos || slash == 0) return "vm";
+    const auto parent = vnc_path_.rfind('/', slash - 1);
+    return vnc_path_.substr(parent + 1, slash - parent - 1);
+  }
   Hooks hooks_;
   std::unique_ptr<char[]> to_browser_;  // VNC -> WebSocket chunk
   std::unique_ptr<char[]> to_vm_;       // WebSocket -> VNC chunk

@@ -78,11 +78,11 @@ void backup_disk(QmpCommands& qmp, const ImageTool& images, const std::string& t
     qmp.blockdev_del(target_node);
     node_added = false;
     if (timed_out || !err.empty()) {
-      spdlog::warn("disk backup {} -> {} failed: {}", opt.device_node, target_path, err);
+      spdlog::warn("disk backup {} -> {} failed: {}", opt.device_node, fs::path(target_path).filename().string(), err);
       throw backup_error(timed_out ? QmpStatus::Kind::timeout : QmpStatus::Kind::command_error,
                          timed_out ? err : "the snapshot could not be written");
     }
-    spdlog::info("disk backup {} -> {} done ({} bytes virtual)", opt.device_node, target_path, size);
+    spdlog::info("disk backup {} -> {} done ({} bytes virtual)", opt.device_node, fs::path(target_path).filename().string(), size);
   } catch (...) {
     // Best-effort cleanup; the original error is what the caller needs.
     try {

@@ -17,6 +17,16 @@
 
 namespace vmshare::vm {
 
+namespace {
+// ".../vms/<vmid>/qmp.sock" -> "<vmid>": names the VM in logs without revealing server paths.
+std::string log_label(const std::string& socket_path) {
+  const auto slash = socket_path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return "monitor";
+  const auto parent = socket_path.rfind('/', slash - 1);
+  return socket_path.substr(parent == std::string::npos ? 0 : parent + 1, slash - (parent == std::string::npos ? 0 : parent + 1));
+}
+}  // namespace
+
 namespace asio = boost::asio;
 using nlohmann::json;
 using Kind = QmpStatus::Kind;
@@ -65,6 +75,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
   EventHandler on_event_;
   CloseHandler on_close_;
   std::string path_;
+  std::string label_;  // for logs: the VM's folder name, never a server path
 
   mutable std::mutex greeting_mu_;
   json greeting_;
@@ -76,6 +87,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
       return h(st);
     }
     path_ = std::move(path);
+    label_ = log_label(path_);
     connect_handler_ = std::move(h);
     state_ = State::connecting;
     arm_timer(opt_.connect_timeout, "the VM monitor did not answer in time");
@@ -88,7 +100,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
   void on_connected(const boost::system::error_code& ec) {
     if (state_ == State::failed) return;
     if (ec) {
-      spdlog::warn("QMP connect {}: {}", path_, ec.message());
+      spdlog::warn("QMP connect {}: {}", label_, ec.message());
       return fail(make_status(Kind::disconnected, "cannot reach the VM monitor"));
     }
     state_ = State::greeting;
@@ -104,11 +116,11 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
   void on_read(const boost::system::error_code& ec, std::size_t n) {
     if (state_ == State::failed) return;
     if (ec == asio::error::not_found) {
-      spdlog::warn("QMP {}: message longer than {} bytes", path_, opt_.max_line);
+      spdlog::warn("QMP {}: message longer than {} bytes", label_, opt_.max_line);
       return fail(make_status(Kind::protocol_error, "the VM monitor sent an oversized message"));
     }
     if (ec) {
-      spdlog::info("QMP {}: connection ended: {}", path_, ec.message());
+      spdlog::info("QMP {}: connection ended: {}", label_, ec.message());
       return fail(make_status(Kind::disconnected, "the VM monitor connection closed"));
     }
     std::string line = rbuf_.substr(0, n - 1);
@@ -121,12 +133,12 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
   void handle_line(const std::string& line) {
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-      spdlog::warn("QMP {}: malformed message: {}", path_, line.substr(0, 500));
+      spdlog::warn("QMP {}: malformed message: {}", label_, line.substr(0, 500));
       return fail(make_status(Kind::protocol_error, "the VM monitor sent a malformed message"));
     }
     if (state_ == State::greeting) {
       if (!j.contains("QMP")) {
-        spdlog::warn("QMP {}: expected greeting, got {}", path_, line.substr(0, 500));
+        spdlog::warn("QMP {}: expected greeting, got {}", label_, line.substr(0, 500));
         return fail(make_status(Kind::protocol_error, "the VM monitor did not greet"));
       }
       {
@@ -145,7 +157,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
     if (auto ev = j.find("event"); ev != j.end()) {
       std::string name = ev->is_string() ? ev->get<std::string>() : std::string{};
       json data = j.contains("data") ? j["data"] : json::object();
-      spdlog::debug("QMP {}: event {} {}", path_, name, data.dump());
+      spdlog::debug("QMP {}: event {} {}", label_, name, data.dump());
       if (on_event_) {
         try {
           on_event_(name, data);
@@ -156,16 +168,16 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
       return;
     }
     if (j.contains("return") || j.contains("error")) return handle_reply(j, line);
-    spdlog::debug("QMP {}: ignoring message {}", path_, line.substr(0, 500));
+    spdlog::debug("QMP {}: ignoring message {}", label_, line.substr(0, 500));
   }
 
   void handle_reply(const json& j, const std::string& line) {
     if (!inflight_) {
-      spdlog::warn("QMP {}: reply without a command: {}", path_, line.substr(0, 500));
+      spdlog::warn("QMP {}: reply without a command: {}", label_, line.substr(0, 500));
       return fail(make_status(Kind::protocol_error, "the VM monitor sent an unexpected reply"));
     }
     if (auto id = j.find("id"); id != j.end() && !(id->is_number_unsigned() && *id == inflight_->id)) {
-      spdlog::warn("QMP {}: reply id {} for command id {}", path_, id->dump(), inflight_->id);
+      spdlog::warn("QMP {}: reply id {} for command id {}", label_, id->dump(), inflight_->id);
       return fail(make_status(Kind::protocol_error, "the VM monitor answered out of order"));
     }
     ++timer_gen_;  // disarm
@@ -185,7 +197,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
       };
       std::string cls = field("class", "GenericError");
       std::string desc = field("desc", "the VM monitor refused the command");
-      spdlog::warn("QMP {}: {} failed: {}", path_, done.command, line);
+      spdlog::warn("QMP {}: {} failed: {}", label_, done.command, line);
       st = make_status(Kind::command_error, desc, cls);
     } else {
       ret = j["return"];
@@ -234,7 +246,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
     asio::async_write(sock_, asio::buffer(inflight_->line),
                       [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                         if (ec && self->state_ != State::failed) {
-                          spdlog::info("QMP {}: write failed: {}", self->path_, ec.message());
+                          spdlog::info("QMP {}: write failed: {}", self->label_, ec.message());
                           self->fail(make_status(Kind::disconnected, "the VM monitor connection closed"));
                         }
                       });
@@ -246,7 +258,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
     timer_.async_wait([self = shared_from_this(), gen, desc = std::move(desc)](
                           const boost::system::error_code& ec) {
       if (ec || gen != self->timer_gen_ || self->state_ == State::failed) return;
-      spdlog::warn("QMP {}: {}", self->path_, desc);
+      spdlog::warn("QMP {}: {}", self->label_, desc);
       self->fail(make_status(Kind::timeout, desc));
     });
   }
