@@ -99,7 +99,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     for (const auto& s : sessions) {
       if (static_cast<int>(out.size()) >= limit) break;
       out.push_back({{"vmid", s.vmid}, {"user_id", s.user_id}, {"os_type", s.os_type}, {"status", s.status},
-                     {"started_at", iso8601(s.started_at)}, {"expires_at", iso8601(s.expires_at)}});
+                     {"started_at", iso8601(s.started_at)}, {"expires_at", iso8601(s.expires_at)}, {"node", s.node}});
     }
     return http::json_response(200, out);
   });

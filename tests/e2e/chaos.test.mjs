@@ -5,7 +5,7 @@
 // folder or session left, and each user's snapshot quota equals their files on disk.
 // VMSHARE_E2E_CHAOS_OPS (300) and VMSHARE_E2E_CHAOS_SEED (1) change the run; a failure prints both.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -140,7 +140,10 @@ test(`${OPS} random lifecycle operations (seed ${SEED}) leave no orphan and quot
       const sessions = await api(server, 'GET', '/sessions/active', { token: admin.token });
       const folder = path.join(server.dataDir, 'vms');
       const folders = existsSync(folder) ? readdirSync(folder) : [];
-      return sessions.status === 200 && sessions.body.length === 0 && folders.length === 0 &&
+      // In production storage every test server shares one Redis: judge this node's sessions.
+      const node = readFileSync(path.join(server.dataDir, 'node_id'), 'utf8').trim();
+      const ours = sessions.status === 200 ? sessions.body.filter((s) => s.node === node) : [];
+      return sessions.status === 200 && ours.length === 0 && folders.length === 0 &&
         (await fakeProcs(server.dataDir)).length === 0;
     }, 30000);
     for (const u of users) {
