@@ -5,11 +5,13 @@
 #include <string>
 #include <string_view>
 
+#include "core/percent_encode.h"
+
 namespace vmshare::http {
 
 // nullopt for a bad escape; '+' stays '+' unless form is true.
 std::optional<std::string> percent_decode(std::string_view in, bool form = false);
-std::string percent_encode(std::string_view in);
+using vmshare::percent_encode;
 // Last value wins; malformed pairs are skipped.
 std::map<std::string, std::string> parse_query(std::string_view query);
 // Splits "/a/b?x=1" into path and query parts (no decoding).

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/percent_encode.h"
+
 namespace vmshare::obs {
 namespace {
 
@@ -48,8 +50,8 @@ std::string panel_iframe_src(const std::string& base, const std::map<std::string
 
   std::string b = base;
   while (!b.empty() && b.back() == '/') b.pop_back();
-  std::string src = b + "/d-solo/" + uid + "/vmshare?orgId=" + org + "&panelId=" + panel + "&from=" + url_encode(from) +
-                    "&to=" + url_encode(to) + "&refresh=" + url_encode(refresh) + "&theme=" + theme;
+  std::string src = b + "/d-solo/" + uid + "/vmshare?orgId=" + org + "&panelId=" + panel + "&from=" + percent_encode(from) +
+                    "&to=" + percent_encode(to) + "&refresh=" + percent_encode(refresh) + "&theme=" + theme;
   if (kiosk != "0" && kiosk != "false") src += "&kiosk";
   return src;
 }

@@ -83,20 +83,6 @@ const std::string* HttpResponse::header(std::string_view name) const {
   return nullptr;
 }
 
-std::string url_encode(std::string_view text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 HttpResponse http_request(const HttpRequest& request) {
   global_init();

@@ -44,7 +44,4 @@ struct HttpError : std::runtime_error {
 
 HttpResponse http_request(const HttpRequest& request);
 
-// RFC 3986 percent-encoding of everything but unreserved characters.
-std::string url_encode(std::string_view text);
-
 }  // namespace vmshare::obs

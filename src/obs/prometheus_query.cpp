@@ -1,6 +1,7 @@
 #include "obs/prometheus_query.h"
 
 #include "obs/http_client.h"
+#include "core/percent_encode.h"
 
 namespace vmshare::obs {
 
@@ -17,11 +18,11 @@ std::string prometheus_query_url(const std::string& prom_url, const std::map<std
     throw BadQuery("a range query needs start, end and step");
   std::string base = prom_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  std::string url = base + (any_range ? "/api/v1/query_range" : "/api/v1/query") + "?query=" + url_encode(query);
-  if (any_range) url += "&start=" + url_encode(start) + "&end=" + url_encode(end) + "&step=" + url_encode(step);
+  std::string url = base + (any_range ? "/api/v1/query_range" : "/api/v1/query") + "?query=" + percent_encode(query);
+  if (any_range) url += "&start=" + percent_encode(start) + "&end=" + percent_encode(end) + "&step=" + percent_encode(step);
   for (const char* extra : {"time", "timeout"})
     if (auto v = get(extra); !v.empty() && !(any_range && std::string(extra) == "time"))
-      url += std::string("&") + extra + "=" + url_encode(v);
+      url += std::string("&") + extra + "=" + percent_encode(v);
   return url;
 }
 
