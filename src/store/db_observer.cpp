@@ -28,6 +28,17 @@ const char* sql_op(const char* sql) {
   return "other";
 }
 
+const char* db_op_name(DbOp op) {
+  switch (op) {
+    case DbOp::select: return "select";
+    case DbOp::insert: return "insert";
+    case DbOp::update: return "update";
+    case DbOp::delete_: return "delete";
+    case DbOp::other: break;
+  }
+  return "other";
+}
+
 DbTimer::DbTimer(const char* op)
     : op_(op), observer_(g_observer.load(std::memory_order_acquire)), exceptions_(std::uncaught_exceptions()) {
   g_in_flight.fetch_add(1, std::memory_order_relaxed);

@@ -7,8 +7,9 @@
 
 namespace vmshare::store {
 
-// op: "select", "insert", "update", "delete", "other" (SQLite statements) or "transaction"
-// (a PostgreSQL pooled call); failed: the call ended with an exception (outage, constraint).
+// op: "select", "insert", "update", "delete" or "other", from each SQLite statement's first
+// keyword and from what each PostgreSQL store call does (see DbOp), so dashboards read the same
+// for both; failed: the call ended with an exception (outage, constraint).
 using DbObserver = void (*)(const char* op, double seconds, bool failed);
 void set_db_observer(DbObserver observer);
 
@@ -17,6 +18,11 @@ std::int64_t db_calls_in_flight();
 
 // The statement's kind from its first SQL keyword, as a static string.
 const char* sql_op(const char* sql);
+
+// What a PostgreSQL store call does, stated by the call: one transaction may run several
+// statements (a quota UPDATE and a snapshot INSERT), and the label names its purpose.
+enum class DbOp { select, insert, update, delete_, other };
+const char* db_op_name(DbOp op);
 
 // Times one call from construction to destruction; an exception leaving the scope marks it failed.
 class DbTimer {

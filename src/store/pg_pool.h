@@ -16,14 +16,14 @@ class PgPool {
   // `url` is a postgresql:// URL; a connect_timeout is added when it has none.
   PgPool(const std::string& url, std::size_t size);
 
-  // Runs fn on a pooled connection. Connection failures throw ServiceUnavailable and discard
+  // Runs fn on a pooled connection, timed under `op` (vmshare_db_query_seconds{op}). Connection failures throw ServiceUnavailable and discard
   // the connection; fn's own exceptions (e.g. pqxx::unique_violation) pass through. When a
   // pooled connection turns out dead before anything was committed, fn runs once more on a
   // fresh one, so a restart of the server costs no failed call. fn must therefore commit at
   // most once, at its end.
   template <class F>
-  auto run(F&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
-    DbTimer timer("transaction");
+  auto run(DbOp op, F&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
+    DbTimer timer(db_op_name(op));
     for (int attempt = 0;; ++attempt) {
       auto lease = acquire();
       try {

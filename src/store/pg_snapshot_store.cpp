@@ -31,7 +31,7 @@ User quota_of(const pqxx::row& r, std::int64_t user_id) {
 }  // namespace
 
 User PgUserStore::reserve_snapshot(const SnapshotRecord& p) {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::insert, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     // The row lock taken by UPDATE serialises concurrent reservations of one user.
     auto res = tx.exec_params(
@@ -57,7 +57,7 @@ User PgUserStore::reserve_snapshot(const SnapshotRecord& p) {
 }
 
 User PgUserStore::settle_snapshot(const std::string& name, std::int64_t real_size_mb) {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::update, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     auto row = tx.exec_params("SELECT user_id, size_mb FROM snapshots WHERE name = $1 FOR UPDATE", name);
     if (row.empty()) throw std::runtime_error("snapshot record vanished while it was written");
@@ -80,7 +80,7 @@ User PgUserStore::settle_snapshot(const std::string& name, std::int64_t real_siz
 }
 
 std::optional<SnapshotRecord> PgUserStore::release_snapshot(const std::string& name) {
-  return with_conn([&](pqxx::connection& c) -> std::optional<SnapshotRecord> {
+  return with_conn(DbOp::delete_, [&](pqxx::connection& c) -> std::optional<SnapshotRecord> {
     pqxx::work tx(c);
     auto res = tx.exec_params(std::string("DELETE FROM snapshots WHERE name = $1 RETURNING ") + kSnapshotColumns, name);
     if (res.empty()) return std::nullopt;
@@ -93,7 +93,7 @@ std::optional<SnapshotRecord> PgUserStore::release_snapshot(const std::string& n
 }
 
 std::optional<SnapshotRecord> PgUserStore::find_snapshot(std::int64_t user_id, const std::string& name) {
-  return with_conn([&](pqxx::connection& c) -> std::optional<SnapshotRecord> {
+  return with_conn(DbOp::select, [&](pqxx::connection& c) -> std::optional<SnapshotRecord> {
     pqxx::read_transaction tx(c);
     auto res = tx.exec_params(
         std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE user_id = $1 AND name = $2", user_id, name);
@@ -103,7 +103,7 @@ std::optional<SnapshotRecord> PgUserStore::find_snapshot(std::int64_t user_id, c
 }
 
 std::vector<SnapshotRecord> PgUserStore::list_snapshots(std::int64_t user_id) {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::select, [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     std::vector<SnapshotRecord> out;
     for (const auto& r : tx.exec_params(std::string("SELECT ") + kSnapshotColumns +
@@ -115,7 +115,7 @@ std::vector<SnapshotRecord> PgUserStore::list_snapshots(std::int64_t user_id) {
 }
 
 std::vector<SnapshotRecord> PgUserStore::all_snapshots() {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::select, [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     std::vector<SnapshotRecord> out;
     for (const auto& r : tx.exec(std::string("SELECT ") + kSnapshotColumns + " FROM snapshots"))

@@ -32,7 +32,7 @@ std::optional<User> first_user(const pqxx::result& res) {
 
 PgUserStore::PgUserStore(const std::string& url, std::size_t pool_size) : pool_(url, pool_size) {
   try {
-    with_conn([](pqxx::connection&) { return 0; });
+    with_conn(DbOp::other, [](pqxx::connection&) { return 0; });
     spdlog::info("store: PostgreSQL {} ready", pool_.redacted_url());
   } catch (const ServiceUnavailable&) {
     // Already logged by the pool; calls answer 503 until the server is back.
@@ -65,7 +65,7 @@ void PgUserStore::migrate(pqxx::connection& conn) {
 
 User PgUserStore::create_user(const std::string& login, const std::string& hashed_password,
                               const std::string& role) {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::insert, [&](pqxx::connection& c) {
     try {
       pqxx::work tx(c);
       auto row = tx.exec_params1(std::string("INSERT INTO users (login, hashed_password, role) "
@@ -81,7 +81,7 @@ User PgUserStore::create_user(const std::string& login, const std::string& hashe
 }
 
 std::optional<User> PgUserStore::find_by_login(const std::string& login) {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::select, [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return first_user(tx.exec_params(
         std::string("SELECT ") + kUserColumns + " FROM users WHERE login = $1", login));
@@ -89,7 +89,7 @@ std::optional<User> PgUserStore::find_by_login(const std::string& login) {
 }
 
 std::optional<User> PgUserStore::find_by_id(std::int64_t id) {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::select, [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return first_user(
         tx.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", id));
@@ -97,7 +97,7 @@ std::optional<User> PgUserStore::find_by_id(std::int64_t id) {
 }
 
 bool PgUserStore::set_role(const std::string& login, const std::string& role) {
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::update, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     auto res = tx.exec_params("UPDATE users SET role = $1 WHERE login = $2", role, login);
     tx.commit();
@@ -107,7 +107,7 @@ bool PgUserStore::set_role(const std::string& login, const std::string& role) {
 
 bool PgUserStore::set_quota(const std::string& login, std::int64_t capacity_mb) {
   if (capacity_mb < 0) throw std::invalid_argument("quota: capacity must not be negative");
-  return with_conn([&](pqxx::connection& c) {
+  return with_conn(DbOp::update, [&](pqxx::connection& c) {
     try {
       pqxx::work tx(c);
       auto res = tx.exec_params(
@@ -121,14 +121,14 @@ bool PgUserStore::set_quota(const std::string& login, std::int64_t capacity_mb) 
 }
 
 std::int64_t PgUserStore::count_users() {
-  return with_conn([](pqxx::connection& c) {
+  return with_conn(DbOp::select, [](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return tx.exec1("SELECT COUNT(*) FROM users")[0].as<std::int64_t>();
   });
 }
 
 std::int64_t PgUserStore::schema_version() {
-  return with_conn([](pqxx::connection& c) {
+  return with_conn(DbOp::select, [](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return tx.exec1("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0]
         .as<std::int64_t>();
@@ -136,7 +136,7 @@ std::int64_t PgUserStore::schema_version() {
 }
 
 void PgUserStore::execute_for_test(const std::string& sql) {
-  with_conn([&](pqxx::connection& c) {
+  with_conn(DbOp::other, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec0(sql);
     tx.commit();

@@ -34,9 +34,9 @@ class PgUserStore final : public UserStore {
   std::size_t pool_in_use() const { return pool_.in_use(); }
 
  private:
-  // Runs fn(connection) once the schema is current.
+  // Runs fn(connection) once the schema is current; `op` labels its metrics.
   template <class F>
-  auto with_conn(F&& fn);
+  auto with_conn(DbOp op, F&& fn);
   void migrate(pqxx::connection& conn);
 
   PgPool pool_;
@@ -46,8 +46,8 @@ class PgUserStore final : public UserStore {
 
 // In the header: pg_snapshot_store.cpp implements members with it too.
 template <class F>
-auto PgUserStore::with_conn(F&& fn) {
-  return pool_.run([&](pqxx::connection& c) {
+auto PgUserStore::with_conn(DbOp op, F&& fn) {
+  return pool_.run(op, [&](pqxx::connection& c) {
     if (!migrated_.load()) migrate(c);
     return fn(c);
   });
