@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <ctime>
 #include <filesystem>
@@ -26,6 +27,7 @@
 #include "vm/qemu_command.h"
 #include "vm/qmp_commands.h"
 #include "vm/qmp_connection.h"
+#include "vm/session_sync.h"
 
 namespace vmshare::vm {
 
@@ -90,6 +92,7 @@ struct VmManager::Instance {
   std::unique_ptr<net::steady_timer> expiry;
   std::map<std::uint64_t, std::function<void(const std::string&)>> viewers;  // guarded by mutex_
   std::optional<ExitReason> requested;  // why we asked it to end; guarded by mutex_
+  std::mutex sync;                      // one session store write for this VM at a time
 
   std::mutex gone_mutex;
   std::condition_variable gone_cv;
@@ -121,6 +124,10 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
 }
 
 VmManager::~VmManager() {
+  {
+    std::lock_guard life(lifetime_->mutex);  // waits for a running resync
+    lifetime_->alive = false;
+  }
   detach_all();
   monitor_work_.reset();
   monitor_io_.stop();
@@ -229,11 +236,7 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
     if (auto it = by_user_.find(r.user_id); it != by_user_.end() && it->second == r.vmid) by_user_.erase(it);
   };
   auto remove_traces = [&] {
-    try {
-      sessions_.remove_vm(r.vmid);
-    } catch (const std::exception& e) {
-      spdlog::warn("vm {}: could not remove its session: {}", r.vmid, e.what());
-    }
+    publish(vm);  // no longer in vms_: removes its session
     std::error_code ec;
     fs::remove_all(r.run_dir, ec);
   };
@@ -301,24 +304,99 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
   return vm;
 }
 
-// Mirrors the VM into the shared session store (what /sessions/active and other nodes see).
-void VmManager::publish(const std::shared_ptr<Instance>& vm) {
+namespace {
+
+store::VmSession session_of(const VmRecord& r, const std::string& status, const std::string& node) {
   store::VmSession s;
+  s.vmid = r.vmid;
+  s.user_id = r.user_id;
+  s.os_type = r.os_type;
+  s.pid = r.pid;
+  s.status = status;
+  s.started_at = r.started_at;
+  s.expires_at = r.expires_at;
+  s.node = node;
+  return s;
+}
+
+}  // namespace
+
+// Mirrors the VM into the shared session store (what /sessions/active, /user_info and other
+// nodes see). The state is read under the VM's sync lock, so writes for one VM land in order
+// and the last one always carries its latest state; a VM gone from vms_ never comes back.
+void VmManager::publish(const std::shared_ptr<Instance>& vm) {
+  std::lock_guard sync(vm->sync);
+  std::optional<store::VmSession> session;
   {
     std::lock_guard lock(mutex_);
-    s.vmid = vm->record.vmid;
-    s.user_id = vm->record.user_id;
-    s.os_type = vm->record.os_type;
-    s.pid = vm->record.pid;
-    s.status = vm->status;
-    s.started_at = vm->record.started_at;
-    s.expires_at = vm->record.expires_at;
-    s.node = node_;
+    auto it = vms_.find(vm->record.vmid);
+    if (it != vms_.end() && it->second == vm) session = session_of(vm->record, vm->status, node_);
   }
   try {
-    sessions_.put_vm(s);
+    if (session) sessions_.put_vm(*session);
+    else sessions_.remove_vm(vm->record.vmid);
   } catch (const std::exception& e) {
-    spdlog::warn("vm {}: session store update failed: {}", s.vmid, e.what());
+    spdlog::warn("vm {}: session store update failed ({}); will retry", vm->record.vmid, e.what());
+    schedule_resync();
+  }
+}
+
+void VmManager::schedule_resync() {
+  std::chrono::seconds delay;
+  {
+    std::lock_guard lock(mutex_);
+    if (resync_armed_) return;
+    resync_armed_ = true;
+    delay = resync_delay_;
+  }
+  net::post(io_, [this, delay] {
+    if (!resync_timer_) resync_timer_ = std::make_unique<net::steady_timer>(io_);
+    resync_timer_->expires_after(delay);
+    resync_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      net::post(blocking_, [this, life = lifetime_] {
+        std::lock_guard alive(life->mutex);
+        if (!life->alive) return;
+        {
+          std::lock_guard lock(mutex_);
+          resync_armed_ = false;  // from here on, a failure schedules the next attempt
+        }
+        resync_sessions();
+      });
+    });
+  });
+}
+
+void VmManager::resync_sessions() {
+  try {
+    // The store first, then vms_: a session stored for a VM not in vms_ afterwards belongs to a
+    // VM that has ended (a VM enters vms_ before its first write).
+    const auto stored = sessions_.list_active();
+    std::map<std::string, std::shared_ptr<Instance>> live;
+    std::vector<store::VmSession> wanted;
+    {
+      std::lock_guard lock(mutex_);
+      live = vms_;
+      for (const auto& [_, vm] : vms_) wanted.push_back(session_of(vm->record, vm->status, node_));
+    }
+    const auto plan = plan_session_sync(stored, wanted, node_);
+    for (const auto& vmid : plan.remove) sessions_.remove_vm(vmid);
+    {
+      std::lock_guard lock(mutex_);
+      resync_delay_ = kFirstResyncDelay;
+    }
+    for (const auto& vmid : plan.put) publish(live.at(vmid));  // re-reads the VM's state
+    if (!plan.remove.empty() || !plan.put.empty())
+      spdlog::info("vm: session store back in line with this node's VMs ({} removed, {} rewritten)",
+                   plan.remove.size(), plan.put.size());
+  } catch (const std::exception& e) {
+    std::chrono::seconds next;
+    {
+      std::lock_guard lock(mutex_);
+      next = resync_delay_ = std::min(resync_delay_ * 2, kLastResyncDelay);
+    }
+    spdlog::warn("vm: session store still unreachable ({}); next try in {} s", e.what(), next.count());
+    schedule_resync();
   }
 }
 
@@ -360,11 +438,7 @@ void VmManager::cleanup(const std::shared_ptr<Instance>& vm, ExitReason reason) 
   if (vm->grace) vm->grace->cancel();
   if (vm->expiry) vm->expiry->cancel();
   if (vm->qmp) vm->qmp->close();
-  try {
-    sessions_.remove_vm(vm->record.vmid);
-  } catch (const std::exception& e) {
-    spdlog::warn("vm {}: could not remove its session: {}", vm->record.vmid, e.what());
-  }
+  publish(vm);  // no longer in vms_: removes its session
   std::error_code ec;
   fs::remove_all(vm->record.run_dir, ec);
   {
@@ -586,7 +660,8 @@ void VmManager::reconcile() {
     for (const auto& s : sessions_.list_active())
       if (s.node == node_ && !adopted.count(s.vmid)) sessions_.remove_vm(s.vmid);
   } catch (const std::exception& e) {
-    spdlog::warn("vm: could not reconcile the session store: {}", e.what());
+    spdlog::warn("vm: could not reconcile the session store: {}; will retry", e.what());
+    schedule_resync();
   }
 }
 

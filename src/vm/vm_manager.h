@@ -7,6 +7,7 @@
 // Blocking methods are for worker threads. Monitors, exit watchers and timers run on the
 // manager's own monitor thread (so adoption works before the HTTP server runs) and hand
 // blocking clean-up to the worker executor.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -20,6 +21,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/config.h"
 #include "store/session_store.h"
@@ -115,7 +117,14 @@ class VmManager {
   void arm_grace(const std::shared_ptr<Instance>& vm);
   void arm_expiry(const std::shared_ptr<Instance>& vm);
   bool wait_gone(const std::shared_ptr<Instance>& vm, std::chrono::milliseconds timeout);
+  // Mirrors the VM into the shared session store as it is now (its session removed once it is
+  // no longer in vms_), one writer per VM at a time. A failed write schedules a resync.
   void publish(const std::shared_ptr<Instance>& vm);
+  // The session store missed writes (unreachable): retrying until it succeeds (after 1 s, then
+  // backing off), bring this node's sessions in line with its VMs, so none is missing, stale or
+  // left behind.
+  void schedule_resync();
+  void resync_sessions();
   std::shared_ptr<std::mutex> user_lock(std::int64_t user_id);
 
   Config config_;
@@ -137,6 +146,18 @@ class VmManager {
   int launching_ = 0;
   std::map<std::string, std::int64_t> exits_;
   std::uint64_t next_viewer_id_ = 1;
+  bool resync_armed_ = false;  // a resync is scheduled; guarded by mutex_
+  // Retries back off while the store stays unreachable: 1, 2, 4, 8, 10, 10 ... s; guarded by mutex_.
+  static constexpr std::chrono::seconds kFirstResyncDelay{1}, kLastResyncDelay{10};
+  std::chrono::seconds resync_delay_ = kFirstResyncDelay;
+  std::unique_ptr<boost::asio::steady_timer> resync_timer_;  // used on the monitor thread only
+  // Resyncs run on the worker pool: they hold this while running and skip once the manager is
+  // being destroyed.
+  struct Lifetime {
+    std::mutex mutex;
+    bool alive = true;
+  };
+  std::shared_ptr<Lifetime> lifetime_ = std::make_shared<Lifetime>();
 };
 
 }  // namespace vmshare::vm
