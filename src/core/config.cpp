@@ -133,6 +133,16 @@ const std::map<std::string, Setter>& setters() {
       {"VMSHARE_MAX_SESSION_S", [](Config& c, const std::string& v) { c.max_session_s = parse_number<int>("VMSHARE_MAX_SESSION_S", v, 10, 86400 * 30); }},
       {"VMSHARE_STOP_TIMEOUT_S", [](Config& c, const std::string& v) { c.stop_timeout_s = parse_number<int>("VMSHARE_STOP_TIMEOUT_S", v, 1, 600); }},
       {"MAX_ISO_BYTES", [](Config& c, const std::string& v) { c.max_iso_bytes = parse_number<std::uint64_t>("MAX_ISO_BYTES", v, 1, 1ULL << 40); }},
+      {"VMSHARE_CONFINE", [](Config& c, const std::string& v) {
+         if (v != "auto" && v != "on" && v != "off") throw ConfigError("VMSHARE_CONFINE: must be auto, on or off");
+         c.confine = v; }},
+      // Above the uids of people and system services, and below systemd's container range end.
+      {"VMSHARE_VM_UID_BASE", [](Config& c, const std::string& v) { c.vm_uid_base = parse_number<std::uint32_t>("VMSHARE_VM_UID_BASE", v, 10000, 4000000000U); }},
+      {"VMSHARE_CGROUPS", [](Config& c, const std::string& v) {
+         if (v != "auto" && v != "off") throw ConfigError("VMSHARE_CGROUPS: must be auto or off");
+         c.cgroups = v == "auto"; }},
+      {"VMSHARE_VM_MEMORY_OVERHEAD_MB", [](Config& c, const std::string& v) { c.vm_memory_overhead_mb = parse_number<int>("VMSHARE_VM_MEMORY_OVERHEAD_MB", v, 64, 65536); }},
+      {"VMSHARE_VM_PIDS_MAX", [](Config& c, const std::string& v) { c.vm_pids_max = parse_number<int>("VMSHARE_VM_PIDS_MAX", v, 32, 100000); }},
       {"PROM_URL", [](Config& c, const std::string& v) { require_url("PROM_URL", v, {"http://", "https://"}); c.prom_url = v; }},
       {"GRAFANA_URL", [](Config& c, const std::string& v) { require_url("GRAFANA_URL", v, {"http://", "https://"}); c.grafana_url = v; }},
       {"GRAFANA_IFRAME_BASE", [](Config& c, const std::string& v) { c.grafana_iframe_base = v; }},

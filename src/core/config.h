@@ -60,6 +60,12 @@ struct Config {
   int max_session_s = 14400;
   int stop_timeout_s = 20;
   std::uint64_t max_iso_bytes = 2ULL << 30;
+  // confinement (vm/confinement.h, vm/cgroups.h)
+  std::string confine = "auto";               // auto | on | off: QEMU as a per-VM user
+  std::uint32_t vm_uid_base = 1900000000;     // VM n runs as uid/gid base+n (no passwd entry needed)
+  bool cgroups = true;                        // per-VM memory/cpu/pids limits where the host allows
+  int vm_memory_overhead_mb = 512;            // on top of guest RAM: QEMU itself, TCG's code cache
+  int vm_pids_max = 512;
 
   // observability
   std::string prom_url;

@@ -60,6 +60,7 @@ void backup_disk(QmpCommands& qmp, const ImageTool& images, const std::string& t
   try {
     std::uint64_t size = qmp.node_virtual_size(opt.device_node);
     images.create_blank(target_path, size);
+    if (opt.prepare_target) opt.prepare_target(target_path);
     qmp.blockdev_add_qcow2(target_node, target_path);
     node_added = true;
     qmp.blockdev_backup_full(id, opt.device_node, target_node);

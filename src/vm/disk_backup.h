@@ -9,6 +9,7 @@
 // blockdev-del release the target. drive-backup is deprecated, hence not used.
 // The result has no backing file: it can be booted as a base or copied anywhere.
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "vm/image_tool.h"
@@ -21,6 +22,8 @@ struct BackupOptions {
   std::string device_node = kDiskNodeName;
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds poll_interval{100};
+  // Called on the empty target before QEMU opens it (confined VMs: give it to the VM's user).
+  std::function<void(const std::string&)> prepare_target;
 };
 
 // Blocking (worker threads only). On failure the target file is removed and QmpError or

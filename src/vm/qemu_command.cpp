@@ -81,7 +81,10 @@ std::vector<std::string> build_qemu_argv(const QemuSpec& s) {
 
   add({s.qemu_binary, "-nodefaults", "-no-user-config"});
   add({"-name", fmt::format("guest={},debug-threads=on", s.vmid)});
-  add({"-machine", fmt::format("pc,accel={}", s.accel)});
+  add({"-machine", "pc"});
+  // TCG's translation cache defaults to 1 GiB, touched as code is translated; capped so QEMU's
+  // memory stays within its cgroup limit (guest RAM + VMSHARE_VM_MEMORY_OVERHEAD_MB).
+  add({"-accel", s.accel == "tcg" ? fmt::format("tcg,tb-size={}", kTcgTranslationCacheMb) : s.accel});
   // tcg: "max" enables every feature TCG emulates; kvm: "host" passes the real CPU through.
   add({"-cpu", s.accel == "kvm" ? "host" : "max"});
   add({"-smp", std::to_string(s.cpus)});

@@ -25,6 +25,7 @@ namespace vmshare::vm {
 
 inline constexpr const char* kDiskNodeName = "disk0";
 inline constexpr const char* kCdromNodeName = "cd0";
+inline constexpr int kTcgTranslationCacheMb = 256;
 
 struct QemuSpec {
   std::string qemu_binary = "qemu-system-x86_64";

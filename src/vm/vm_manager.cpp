@@ -1,6 +1,7 @@
 #include "vm/vm_manager.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "vm/confinement.h"
 #include "vm/disk_backup.h"
 #include "obs/vmshare_metrics.h"
 #include "vm/errors.h"
@@ -27,6 +29,7 @@
 #include "vm/qemu_command.h"
 #include "vm/qmp_commands.h"
 #include "vm/qmp_connection.h"
+#include "vm/vm_files.h"
 #include "vm/session_sync.h"
 
 namespace vmshare::vm {
@@ -65,6 +68,15 @@ std::string load_or_create_node_id(const std::string& data_dir) {
   const auto id = new_vmid();
   std::ofstream(path) << id << "\n";
   return id;
+}
+
+// /dev/kvm belongs to group kvm; a confined QEMU needs that group to use KVM.
+std::vector<unsigned> kvm_group() {
+  group g{};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getgrnam_r("kvm", &g, buf.data(), buf.size(), &found) == 0 && found) return {found->gr_gid};
+  return {};
 }
 
 }  // namespace
@@ -121,6 +133,34 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
     throw std::runtime_error("VMSHARE_DATA_DIR: path too long for the VMs' UNIX sockets (keep it under 70 characters)");
   node_ = load_or_create_node_id(config_.data_dir);
   spdlog::info("vm: accelerator {}, {} profile(s), at most {} VMs", accel_, catalog_.profiles().size(), config_.max_vms);
+
+  confined_ = confinement_active(parse_confine_mode(config_.confine), ::geteuid() == 0);
+  if (confined_) {
+    // Files vmshare creates from now on are its own alone unless handed to a VM explicitly.
+    ::umask(077);
+    open_data_dir_to_vms(config_.data_dir, vms_dir_);
+    vm_groups_ = kvm_group();
+    spdlog::info("vm: each QEMU runs as its own user (uids {}..{})", config_.vm_uid_base,
+                 config_.vm_uid_base + static_cast<std::uint32_t>(std::max(config_.max_vms, 1)) - 1);
+    for (const auto& p : catalog_.profiles())
+      for (const auto* file : {&p.base_image, &p.kernel, &p.initrd})
+        if (!file->empty() && !readable_by_everyone(*file))
+          spdlog::warn("vm: profile {}: an image file is not readable by the VMs' users; launches will fail "
+                       "until it and its folders are readable by others", p.name);
+  } else {
+    spdlog::info("vm: QEMU runs as vmshare's own user (VMSHARE_CONFINE={}, {})", config_.confine,
+                 ::geteuid() == 0 ? "running as root" : "not running as root");
+  }
+  if (!config_.cgroups) {
+    spdlog::info("vm: per-VM cgroup limits off (VMSHARE_CGROUPS=off)");
+  } else {
+    cgroups_ = VmCgroups::prepare(node_, locate_own_cgroups());
+    if (cgroups_.active())
+      spdlog::info("vm: per-VM limits through cgroup v{}: guest RAM + {} MiB, one core per vCPU, {} tasks",
+                   cgroups_.version(), config_.vm_memory_overhead_mb, config_.vm_pids_max);
+    else
+      spdlog::warn("vm: per-VM cgroup limits skipped: {}", cgroups_.why());
+  }
 }
 
 VmManager::~VmManager() {
@@ -222,6 +262,23 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
   r.source_snapshot = spec.source_snapshot;
   r.started_at = now_unix();
   r.expires_at = r.started_at + config_.max_session_s;
+  if (confined_) {
+    std::lock_guard lock(mutex_);
+    std::set<uid_t> in_use(uids_launching_.begin(), uids_launching_.end());
+    for (const auto& [_, other] : vms_) in_use.insert(other->record.uid);
+    auto uid = pick_vm_uid(in_use, config_.vm_uid_base, std::max(config_.max_vms, 1));
+    if (!uid) throw VmLimitReached("The host is at its VM limit; please try again later");
+    r.uid = *uid;
+    uids_launching_.insert(r.uid);
+  }
+  struct UidRelease {
+    VmManager* self;
+    std::uint32_t uid;
+    ~UidRelease() {
+      std::lock_guard lock(self->mutex_);
+      self->uids_launching_.erase(uid);
+    }
+  } uid_release{this, r.uid};
 
   std::optional<Process> process;
   auto undo = [&](const std::string& why) {
@@ -231,6 +288,7 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
       process->signal(SIGKILL);
       process->wait_for(std::chrono::seconds(5));
     }
+    cgroups_.remove(r.vmid);
     std::lock_guard lock(mutex_);
     vms_.erase(r.vmid);
     if (auto it = by_user_.find(r.user_id); it != by_user_.end() && it->second == r.vmid) by_user_.erase(it);
@@ -244,10 +302,22 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
   try {
     if (!fs::create_directory(r.run_dir)) throw LaunchFailed("VM folder already exists");
     ::chmod(r.run_dir.c_str(), 0700);
+    if (confined_) hand_over(r.run_dir, r.uid, r.uid, 0700);
+    const bool from_catalog = profile && spec.base_image.empty();
+    std::string backing = base_image;
+    if (confined_ && !spec.base_image.empty()) {
+      // A snapshot is the user's own file: the VM reads it through its folder only.
+      backing = share_read_only(base_image, r.run_dir, "base.qcow2");
+    } else if (confined_ && from_catalog) {
+      for (const auto* file : {&base_image, &profile->kernel, &profile->initrd})
+        if (!file->empty() && !readable_by_everyone(*file))
+          throw LaunchFailed("This system's image is not readable by the VMs; please tell the operator");
+    }
     ImageTool images(config_.qemu_img, std::chrono::seconds(60));
     const std::string disk = r.run_dir + "/disk.qcow2";
-    if (!base_image.empty()) images.create_overlay(base_image, disk);
+    if (!backing.empty()) images.create_overlay(backing, disk);
     else images.create_blank(disk, kIsoInstallDiskBytes);
+    if (confined_) hand_over(disk, r.uid, r.uid, 0600);
 
     QemuSpec qemu;
     qemu.qemu_binary = config_.qemu;
@@ -256,15 +326,24 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
     qemu.memory_mb = memory_mb;
     qemu.cpus = cpus;
     qemu.disk_path = disk;
-    qemu.iso_path = spec.iso_path;
+    qemu.iso_path = confined_ && !spec.iso_path.empty() ? share_read_only(spec.iso_path, r.run_dir, "cdrom.iso")
+                                                        : spec.iso_path;
     qemu.run_dir = r.run_dir;
-    if (profile && spec.base_image.empty()) {
+    if (from_catalog) {
       qemu.kernel = profile->kernel;
       qemu.initrd = profile->initrd;
       qemu.append = profile->append;
     }
-    process = Process::spawn(SpawnOptions{build_qemu_argv(qemu), r.run_dir + "/qemu.log", true});
+    auto argv = build_qemu_argv(qemu);
+    if (confined_) {
+      DropPrivileges who{r.uid, r.uid, {}};
+      for (auto g : vm_groups_) who.groups.push_back(static_cast<gid_t>(g));
+      argv = drop_privileges_argv(who, argv);
+    }
+    process = Process::spawn(SpawnOptions{argv, r.run_dir + "/qemu.log", true});
     r.pid = process->pid();
+    cgroups_.attach(r.vmid, process->pid(),
+                    vm_limits(memory_mb, cpus, config_.vm_memory_overhead_mb, config_.vm_pids_max));
     save_vm_record(r);
     {
       std::lock_guard lock(mutex_);
@@ -441,6 +520,7 @@ void VmManager::cleanup(const std::shared_ptr<Instance>& vm, ExitReason reason) 
   publish(vm);  // no longer in vms_: removes its session
   std::error_code ec;
   fs::remove_all(vm->record.run_dir, ec);
+  cgroups_.remove(vm->record.vmid);
   {
     std::lock_guard lock(vm->gone_mutex);
     vm->gone = true;
@@ -531,7 +611,20 @@ void VmManager::backup_disk_to(const std::string& vmid, const std::string& targe
   if (!vm) throw VmNotFound("No such VM");
   std::lock_guard op(vm->op);
   QmpCommands qmp(*vm->qmp);
-  backup_disk(qmp, ImageTool(config_.qemu_img, std::chrono::minutes(10)), target_path);
+  const ImageTool images(config_.qemu_img, std::chrono::minutes(10));
+  if (!confined_) {
+    backup_disk(qmp, images, target_path);
+    return;
+  }
+  // QEMU writes the copy as the VM's user, so into the VM's folder; vmshare then takes it.
+  std::error_code ec;
+  if (fs::exists(target_path, ec)) throw ImageError("the snapshot file already exists", target_path);
+  const std::string staged = vm->record.run_dir + "/backup-" + new_vmid() + ".qcow2";
+  BackupOptions options;
+  const auto uid = vm->record.uid;
+  options.prepare_target = [uid](const std::string& path) { hand_over(path, uid, uid, 0600); };
+  backup_disk(qmp, images, staged, options);
+  collect_from_vm(staged, target_path);
 }
 
 bool VmManager::snapshot_in_use(const std::string& snapshot_name) const {
@@ -655,6 +748,7 @@ void VmManager::reconcile() {
       spdlog::info("vm: removed leftovers of a VM that no longer runs");
     }
   }
+  cgroups_.remove_all_except(adopted);
   // Sessions this node published earlier whose VM is gone.
   try {
     for (const auto& s : sessions_.list_active())

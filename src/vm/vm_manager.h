@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "core/config.h"
 #include "store/session_store.h"
 #include "vm/catalog.h"
+#include "vm/cgroups.h"
 #include "vm/vm_record.h"
 
 namespace vmshare::vm {
@@ -105,6 +107,10 @@ class VmManager {
   std::map<std::string, std::int64_t> exit_counts() const;
   std::map<std::int64_t, std::int64_t> pids_by_user() const;
 
+  // Whether QEMU runs as per-VM users, and the cgroup limits in force (inactive: skipped).
+  bool confined() const { return confined_; }
+  const VmCgroups& cgroups() const { return cgroups_; }
+
   struct Instance;
 
  private:
@@ -138,12 +144,16 @@ class VmManager {
   std::string accel_;
   std::string vms_dir_;
   std::string node_;
+  bool confined_ = false;
+  std::vector<unsigned> vm_groups_;  // supplementary groups of confined QEMUs (kvm)
+  VmCgroups cgroups_;
 
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Instance>> vms_;
   std::map<std::int64_t, std::string> by_user_;
   std::map<std::int64_t, std::shared_ptr<std::mutex>> user_locks_;
   int launching_ = 0;
+  std::set<std::uint32_t> uids_launching_;  // picked for VMs not yet in vms_
   std::map<std::string, std::int64_t> exits_;
   std::uint64_t next_viewer_id_ = 1;
   bool resync_armed_ = false;  // a resync is scheduled; guarded by mutex_

@@ -17,7 +17,8 @@ std::string vm_record_to_json(const VmRecord& r) {
   return nlohmann::json{{"vmid", r.vmid},       {"user_id", r.user_id},       {"os_type", r.os_type},
                         {"pid", r.pid},         {"started_at", r.started_at}, {"expires_at", r.expires_at},
                         {"run_dir", r.run_dir}, {"iso_path", r.iso_path},
-                        {"base_image", r.base_image}, {"source_snapshot", r.source_snapshot}}
+                        {"base_image", r.base_image}, {"source_snapshot", r.source_snapshot},
+                        {"uid", r.uid}}
       .dump();
 }
 
@@ -36,6 +37,7 @@ std::optional<VmRecord> vm_record_from_json(const std::string& text) {
     r.iso_path = j.value("iso_path", "");
     r.base_image = j.value("base_image", "");
     r.source_snapshot = j.value("source_snapshot", "");
+    r.uid = j.value("uid", std::uint32_t{0});
     if (!valid_vmid(r.vmid) || r.run_dir.empty() || r.run_dir[0] != '/') return std::nullopt;
     return r;
   } catch (const nlohmann::json::exception&) {

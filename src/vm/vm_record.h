@@ -19,6 +19,7 @@ struct VmRecord {
   std::string iso_path;         // attached ISO, if any
   std::string base_image;       // what the overlay sits on (catalog base or a snapshot file)
   std::string source_snapshot;  // the snapshot it was booted from, if any
+  std::uint32_t uid = 0;        // the user QEMU runs as when confined; 0: vmshare's own
 };
 
 // Pure JSON round trip; from_json returns nullopt for anything malformed.

@@ -2,7 +2,7 @@
 // and stop in milliseconds, for the adversarial and chaos tests. The catalog points at a small
 // blank qcow2, so overlays and snapshots are real qcow2 files.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ export const FAKE_QEMU = process.env.VMSHARE_E2E_FAKE_QEMU || path.join(ROOT, 'b
 // A catalog with one profile, "fake", on a fresh 16 MiB qcow2; resolves the catalog path.
 export async function fakeCatalog() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmshare-fake-img-'));
+  chmodSync(dir, 0o755);  // catalog images are read by every VM's user (confinement)
   const base = path.join(dir, 'base.qcow2');
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', base, '16M'], { timeout: 30000 });
   const catalog = path.join(dir, 'catalog.json');

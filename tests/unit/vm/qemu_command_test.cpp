@@ -81,7 +81,8 @@ TEST(QemuCommand, EssentialFlags) {
   auto a = build_qemu_argv(base_spec());
   EXPECT_EQ(a.front(), "qemu-system-x86_64");
   EXPECT_TRUE(has_pair(a, "-cpu", "max"));
-  EXPECT_TRUE(has_pair(a, "-machine", "pc,accel=tcg"));
+  EXPECT_TRUE(has_pair(a, "-machine", "pc"));
+  EXPECT_TRUE(has_pair(a, "-accel", "tcg,tb-size=256"));
   EXPECT_TRUE(has_pair(a, "-vnc", "unix:/run/vmshare/vm-0123abcd/vnc.sock"));
   EXPECT_TRUE(has_pair(a, "-qmp", "unix:/run/vmshare/vm-0123abcd/qmp.sock,server=on,wait=off"));
   EXPECT_TRUE(has_pair(a, "-nic", "none"));

@@ -1,0 +1,135 @@
+// QEMU confinement with real QEMU (issue 7): when vmshare runs as root, each VM's QEMU runs as
+// its own unprivileged user with no capabilities, cannot open another VM's files (disk, ISO)
+// or vmshare's own (database, secret key), and sits in a cgroup with the VM's limits.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+
+import { api, randomSuffix, registerUser } from './lib/server.mjs';
+import { runScript, startVmServer, stopServers, waitFor } from './lib/vm_helpers.mjs';
+
+const run = promisify(execFile);
+const GRUB_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso';
+const root = process.getuid() === 0;
+const skip = !root && 'confinement needs vmshare to run as root';
+const MiB = 1024 * 1024;
+
+function multipart(field, filename, data) {
+  const boundary = `----vmshare${randomSuffix(8)}`;
+  const body = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\n`
+      + 'Content-Type: application/octet-stream\r\n\r\n'),
+    data,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  return { body, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+// Whether a process with exactly this uid/gid, no groups and no capabilities (QEMU's
+// credentials) can read the file.
+async function canRead(uid, file) {
+  try {
+    await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all',
+      '--bounding-set=-all', '--', 'head', '-c', '1', file], { timeout: 10000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function statusField(pid, name) {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  return line.slice(name.length + 1).trim().split(/\s+/);
+}
+
+// The VM's cgroup limit files, wherever this host keeps them (v2 unified, or v1 hierarchies).
+function cgroupLimits(pid) {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+  const v1 = (ctrl) => lines.find(([, c]) => c.split(',').includes(ctrl));
+  const read = (f) => readFileSync(f, 'utf8').trim();
+  if (v1('memory') && v1('pids') && v1('cpu')) {
+    const dir = (ctrl) => path.join('/sys/fs/cgroup', v1(ctrl)[1], v1(ctrl)[2]);
+    return {
+      groups: ['memory', 'cpu', 'pids'].map(dir),
+      memory: Number(read(path.join(dir('memory'), 'memory.limit_in_bytes'))),
+      cpu: read(path.join(dir('cpu'), 'cpu.cfs_quota_us')),
+      pids: read(path.join(dir('pids'), 'pids.max')),
+    };
+  }
+  const unified = lines.find(([h]) => h === '0')[2];
+  const dir = path.join('/sys/fs/cgroup', unified);
+  return { groups: [dir], memory: Number(read(`${dir}/memory.max`)), cpu: read(`${dir}/cpu.max`).split(' ')[0], pids: read(`${dir}/pids.max`) };
+}
+
+let server, alice, bob;
+before(async () => {
+  if (skip) return;
+  server = await startVmServer({ env: { VMSHARE_DISCONNECT_GRACE_S: '600', VMSHARE_STOP_TIMEOUT_S: '3' } });
+  alice = await registerUser(server);
+  bob = await registerUser(server);
+});
+after(async () => { await stopServers(server); });
+
+test('each QEMU runs as its own user, reads only its own files, and has its limits', { skip }, async () => {
+  assert.equal((await runScript(server, alice)).status, 200);
+  // Bob boots an ISO: his uploaded file is private to his VM.
+  const iso = existsSync(GRUB_ISO) ? readFileSync(GRUB_ISO) : Buffer.alloc(64 * 1024);
+  const up = await api(server, 'POST', '/api/post', { token: bob.token, ...multipart('file', 'b.iso', iso), timeoutMs: 60000 });
+  if (up.status === 200) assert.equal((await api(server, 'POST', '/run-iso', { token: bob.token })).status, 200);
+  else assert.equal((await runScript(server, bob)).status, 200, up.text);
+
+  const vmsDir = path.join(server.dataDir, 'vms');
+  const records = readdirSync(vmsDir).map((d) => JSON.parse(readFileSync(path.join(vmsDir, d, 'state.json'), 'utf8')));
+  assert.equal(records.length, 2);
+  const [a, b] = [records.find((r) => r.os_type === 'tiny'), records.find((r) => r !== records.find((x) => x.os_type === 'tiny'))];
+
+  for (const r of [a, b]) {
+    // The process QEMU became (setpriv execs it under the same pid) has dropped everything.
+    await waitFor(`QEMU of ${r.vmid} running as its user`, async () => ({ ok: statusField(r.pid, 'Uid')[0] === String(r.uid) }));
+    assert.ok(r.uid >= 1000, `uid ${r.uid}`);
+    assert.deepEqual(statusField(r.pid, 'Uid'), Array(4).fill(String(r.uid)), 'real, effective, saved and fs uid');
+    assert.deepEqual(statusField(r.pid, 'Gid'), Array(4).fill(String(r.uid)));
+    assert.deepEqual(statusField(r.pid, 'CapEff'), ['0000000000000000']);
+    assert.deepEqual(statusField(r.pid, 'CapBnd'), ['0000000000000000']);
+    assert.deepEqual(statusField(r.pid, 'NoNewPrivs'), ['1']);
+    assert.deepEqual(statusField(r.pid, 'Seccomp'), ['2'], '-sandbox on installs a seccomp filter');
+  }
+  assert.notEqual(a.uid, b.uid, 'two VMs never share a user');
+
+  // Positive controls first, so the denials below mean something.
+  assert.ok(await canRead(a.uid, path.join(a.run_dir, 'disk.qcow2')), 'a VM reads its own overlay');
+  assert.ok(await canRead(b.uid, path.join(b.run_dir, 'disk.qcow2')));
+  const bobIso = path.join(b.run_dir, 'cdrom.iso');
+  if (b.os_type === 'custom') assert.ok(await canRead(b.uid, bobIso), 'and its ISO, through its folder');
+
+  assert.equal(await canRead(a.uid, path.join(b.run_dir, 'disk.qcow2')), false, "another VM's disk");
+  assert.equal(await canRead(b.uid, path.join(a.run_dir, 'disk.qcow2')), false);
+  if (b.os_type === 'custom') {
+    assert.equal(await canRead(a.uid, bobIso), false, "another user's ISO");
+    for (const f of readdirSync(path.join(server.dataDir, 'isos')))
+      assert.equal(await canRead(a.uid, path.join(server.dataDir, 'isos', f)), false, 'the uploaded ISOs');
+  }
+  for (const f of ['secret_key', 'users.db'])
+    if (existsSync(path.join(server.dataDir, f)))
+      assert.equal(await canRead(a.uid, path.join(server.dataDir, f)), false, `vmshare's ${f}`);
+  assert.equal(await canRead(a.uid, path.join(b.run_dir, 'state.json')), false);
+
+  // cgroup limits: guest RAM + the default 512 MiB overhead, one core per vCPU, 512 tasks.
+  if (/per-VM cgroup limits skipped/.test(server.logs())) {
+    assert.fail(`this host should allow per-VM cgroups: ${server.logs().match(/limits skipped: .*/)[0]}`);
+  }
+  const limitsA = cgroupLimits(a.pid), limitsB = cgroupLimits(b.pid);
+  assert.equal(limitsA.memory, (256 + 512) * MiB);
+  assert.equal(limitsA.cpu, '100000');
+  assert.equal(limitsA.pids, '512');
+  assert.equal(limitsB.memory, ((b.os_type === 'custom' ? 512 : 256) + 512) * MiB);
+  for (const g of limitsA.groups) assert.match(g, new RegExp(`/${a.vmid}$`));
+
+  // Stopped VMs leave neither folders nor groups behind.
+  for (const u of [alice, bob]) assert.equal((await api(server, 'POST', '/vm/stop', { token: u.token, timeoutMs: 60000 })).status, 200);
+  await waitFor('VM folders gone', async () => ({ ok: readdirSync(vmsDir).length === 0 }));
+  for (const g of [...limitsA.groups, ...limitsB.groups]) assert.equal(existsSync(g), false, `cgroup ${g} removed`);
+});
