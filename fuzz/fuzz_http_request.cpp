@@ -14,7 +14,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "core/ip_network.h"
 #include "http/byte_range.h"
+#include "http/client_address.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/static_files.h"
@@ -102,6 +104,21 @@ void after_header(const bhttp::request_parser<bhttp::empty_body>& parser) {
       if (d.kind == RangeKind::partial) CHECK(d.range.first <= d.range.last && d.range.last < size);
     }
   }
+  // Who the client is, from whatever forwarding headers came in: behind a trusted peer only an
+  // address that parses may be local; an untrusted peer's headers change nothing.
+  {
+    static const auto trusted = vmshare::parse_network_list("127.0.0.1, 10.0.0.0/8, ::1");
+    std::string forwarded_for, real_ip;
+    for (auto [it, end] = header.equal_range("X-Forwarded-For"); it != end; ++it)
+      forwarded_for += (forwarded_for.empty() ? "" : ", ") + std::string(it->value());
+    if (auto it = header.find("X-Real-IP"); it != header.end()) real_ip = std::string(it->value());
+    auto via = client_address("127.0.0.1", forwarded_for, real_ip, trusted);
+    if (!via.address.empty()) CHECK(vmshare::parse_ip(via.address).has_value());
+    if (via.loopback) CHECK(vmshare::parse_ip(via.address)->is_loopback());
+    auto direct = client_address("198.51.100.7", forwarded_for, real_ip, trusted);
+    CHECK(direct.address == "198.51.100.7" && !direct.loopback && !direct.via_proxy);
+  }
+
   // The round trip the download links rely on.
   CHECK(percent_decode(percent_encode(decoded->path)) == decoded->path);
 }
@@ -126,7 +143,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!header_parser.is_header_done()) return 0;
   after_header(header_parser);
 
-  // Non-streaming routes: the body parser takes over with the route's limit.
+  // Non-streaming routes: a declared length over the limit is 413 before any body is read (the
+  // session does so; the string body would otherwise reserve the declared size), then the body
+  // parser takes over with the route's limit.
+  if (header_parser.content_length() && *header_parser.content_length() > options.max_body_bytes) return 0;
   bhttp::request_parser<bhttp::string_body> body_parser(std::move(header_parser));
   body_parser.body_limit(options.max_body_bytes);
   body_parser.eager(true);

@@ -82,6 +82,7 @@ int serve(Config config, const char* argv0) {
   options.max_body_bytes = config.max_body_bytes;
   options.max_header_bytes = config.max_header_bytes;
   options.read_timeout = std::chrono::seconds(config.read_timeout_s);
+  options.trusted_proxies = config.trusted_proxies;
   http::Server server(options, router);
   server.listen();
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,

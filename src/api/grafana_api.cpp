@@ -22,7 +22,7 @@ http::Response proxy(AppContext& app, http::Request& request) {
   // The raw target keeps the client's encoding and query exactly; Grafana serves from /grafana/.
   out.url = obs::grafana_upstream_url(app.config.grafana_url, request.target);
   out.headers = obs::grafana_request_headers(obs::HeaderList(request.headers.begin(), request.headers.end()),
-                                             request.remote_address);
+                                             request.peer_address);
   out.body = std::move(request.body);
   out.timeout = std::chrono::seconds(60);
   out.max_response_bytes = kMaxGrafanaResponse;

@@ -104,6 +104,12 @@ const std::map<std::string, Setter>& setters() {
       {"MAX_BODY_BYTES", [](Config& c, const std::string& v) { c.max_body_bytes = parse_number<std::uint64_t>("MAX_BODY_BYTES", v, 1024, 1ULL << 30); }},
       {"READ_TIMEOUT_S", [](Config& c, const std::string& v) { c.read_timeout_s = parse_number<int>("READ_TIMEOUT_S", v, 1, 3600); }},
       {"ALLOWED_ORIGINS", [](Config& c, const std::string& v) { c.allowed_origins = split_list(v, ','); }},
+      {"VMSHARE_TRUSTED_PROXIES", [](Config& c, const std::string& v) {
+         try {
+           c.trusted_proxies = parse_network_list(v);
+         } catch (const std::invalid_argument& e) {
+           throw ConfigError(fmt::format("VMSHARE_TRUSTED_PROXIES: {}", e.what()));
+         } }},
       {"DATABASE_URL", [](Config& c, const std::string& v) {
          require_url("DATABASE_URL", v, {"postgresql://", "postgres://"});
          c.database_url = v; }},

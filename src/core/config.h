@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/ip_network.h"
+
 namespace vmshare {
 
 // A bad or unknown configuration key; the message names the key.
@@ -31,6 +33,10 @@ struct Config {
   std::uint64_t max_header_bytes = 16 << 10;
   int read_timeout_s = 30;
   std::vector<std::string> allowed_origins;  // besides this site's own
+  // Peers whose X-Forwarded-For / X-Real-IP name the client (nginx on this host). Loopback by
+  // default: a local process is trusted as local anyway, so believing what it forwards only
+  // ever makes a client less privileged, and /metrics behind nginx is not open to everyone.
+  std::vector<IpNetwork> trusted_proxies = parse_network_list("127.0.0.0/8, ::1");
 
   // storage
   std::string database_url;  // empty: SQLite in data_dir

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/errors.h"
+#include "http/client_address.h"
 #include "http/file_range_body.h"
 #include "http/url.h"
 
@@ -44,10 +45,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       : stream_(std::move(socket)), state_(std::move(state)) {
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
-    if (!ec) {
-      remote_ = endpoint.address().to_string();
-      loopback_ = endpoint.address().is_loopback();
-    }
+    if (!ec) peer_ = endpoint.address().to_string();
   }
 
   void run() {
@@ -92,8 +90,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     request_.method = std::string(header.method_string());
     request_.target = std::string(header.target());
     for (const auto& field : header) request_.headers[std::string(field.name_string())] = std::string(field.value());
-    request_.remote_address = remote_;
-    request_.remote_is_loopback = loopback_;
+    set_client_address(header);
     keep_alive_ = header.keep_alive();
 
     auto decoded = decode_target(header.target());
@@ -136,6 +133,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     body_parser_.reset();
     stream_.expires_never();
     dispatch_to_worker();
+  }
+
+  // Repeated X-Forwarded-For lines form one list (the header map keeps only the last line).
+  void set_client_address(const bhttp::request_header<>& header) {
+    std::string forwarded_for, real_ip;
+    for (auto [it, end] = header.equal_range("X-Forwarded-For"); it != end; ++it)
+      forwarded_for += (forwarded_for.empty() ? "" : ", ") + std::string(it->value());
+    if (auto it = header.find("X-Real-IP"); it != header.end()) real_ip = std::string(it->value());
+    const auto client = client_address(peer_, forwarded_for, real_ip, state_->options.trusted_proxies);
+    request_.peer_address = peer_;
+    request_.remote_address = client.address;
+    request_.remote_is_loopback = client.loopback;
   }
 
   // Runs the matched handler (or the fallback, 404 or 405) on a worker thread.
@@ -395,8 +404,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<bhttp::request_parser<bhttp::string_body>> body_parser_;
   Request request_;
   RouteMatch match_;
-  std::string remote_;
-  bool loopback_ = false;
+  std::string peer_;
   bool keep_alive_ = true;
   bool idle_ = true;
   bool closing_ = false;

@@ -23,8 +23,11 @@ struct Request {
   std::map<std::string, std::string> query;
   HeaderMap headers;
   std::string body;                 // empty for streaming routes
-  std::string remote_address;       // peer IP
+  // The client: the TCP peer, or behind a trusted proxy the address it forwarded (empty when
+  // that was unreadable). remote_is_loopback: that client runs on this host.
+  std::string remote_address;
   bool remote_is_loopback = false;
+  std::string peer_address;         // the TCP peer itself (nginx, when it is in front)
   std::vector<std::string> params;  // values of <...> segments in the route pattern
   std::string route;                // the matched route template, for logs and metrics
 

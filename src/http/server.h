@@ -6,10 +6,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "core/ip_network.h"
 #include "http/router.h"
 
 namespace vmshare::http {
@@ -22,6 +24,8 @@ struct ServerOptions {
   std::uint64_t max_header_bytes = 16 << 10;
   std::uint64_t max_body_bytes = 1 << 20;
   std::chrono::seconds read_timeout{30};
+  // Peers whose forwarding headers name the client (see http/client_address.h).
+  std::vector<IpNetwork> trusted_proxies;
 };
 
 // One finished request, for the access log and metrics.

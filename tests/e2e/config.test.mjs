@@ -34,8 +34,8 @@ describe('bad configuration stops start-up naming the key', () => {
     assert.match(r.stderr, /VMSHARE_FOO/);
   });
 
-  test('COOKIE_SECURE=maybe and BCRYPT_COST=99', async () => {
-    for (const [key, value] of [['COOKIE_SECURE', 'maybe'], ['BCRYPT_COST', '99']]) {
+  test('COOKIE_SECURE=maybe, BCRYPT_COST=99, VMSHARE_TRUSTED_PROXIES=<a host name>', async () => {
+    for (const [key, value] of [['COOKIE_SECURE', 'maybe'], ['BCRYPT_COST', '99'], ['VMSHARE_TRUSTED_PROXIES', '127.0.0.1,nginx.local']]) {
       const r = await startupFails({ [key]: value });
       assert.notEqual(r.code, 0, key);
       assert.match(r.stderr, new RegExp(key));
@@ -76,7 +76,7 @@ test('--config FILE sets the port and the token lifetime', async () => {
 test('--help lists the configuration keys; --version prints the version', async () => {
   const help = await runVmshare(['--help']);
   assert.equal(help.code, 0);
-  for (const key of ['PORT', 'DATABASE_URL', 'REDIS_URL', 'SECRET_KEY', 'COOKIE_SECURE', 'RECAPTCHA_VERIFY_URL'])
+  for (const key of ['PORT', 'DATABASE_URL', 'REDIS_URL', 'SECRET_KEY', 'COOKIE_SECURE', 'RECAPTCHA_VERIFY_URL', 'VMSHARE_TRUSTED_PROXIES'])
     assert.match(help.stdout, new RegExp(`\\b${key}\\b`));
   const version = await runVmshare(['--version']);
   assert.equal(version.code, 0);

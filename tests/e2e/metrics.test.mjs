@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { api, freePort, registerUser, sleep, startServer } from './lib/server.mjs';
+import { api, cookieFrom, freePort, registerUser, sleep, startServer, uniqueLogin } from './lib/server.mjs';
+import { createAdmin } from './lib/vm_helpers.mjs';
 
 const TG_TOKEN = '4242:SECRET-bot-token';
 const SENTRY_KEY = 'sentrypublickey';
@@ -90,6 +91,8 @@ describe('observability with Prometheus, Grafana, Telegram and Sentry on loopbac
         TG_CHAT_ID: '-1001',
         SENTRY_DSN: `http://${SENTRY_KEY}@127.0.0.1:${new URL(sentry.url).port}/42`,
         METRICS_TOKEN,
+        // The test client stands in for nginx: its X-Forwarded-For names the real client.
+        VMSHARE_TRUSTED_PROXIES: '127.0.0.1',
         CPU_THRESH: '0',
         SUSTAINED: '0',
         INTERVAL: '1',
@@ -147,6 +150,40 @@ describe('observability with Prometheus, Grafana, Telegram and Sentry on loopbac
     assert.equal(res.body.vmshare_requests_total.type, 'counter');
     assert.ok(res.body.vmshare_requests_total.series.some((s) => s.labels.path === '/register'));
     assert.equal(res.body.vmshare_request_duration_seconds.type, 'histogram');
+  });
+
+  test('behind a trusted proxy, /metrics and /metrics_json judge the forwarded client', async () => {
+    // 203.0.113.9 (TEST-NET-3) only ever appears in a header: no traffic goes there.
+    const remote = { 'X-Forwarded-For': '203.0.113.9' };
+    const password = 'metrics admin password';
+    const admin = await createAdmin(server, uniqueLogin('madmin'), password);
+    const adminCookie = cookieFrom(await api(server, 'POST', '/login', { json: { username: admin.login, password } }));
+    assert.ok(adminCookie);
+    for (const p of ['/metrics', '/metrics_json', '/metrics?query=up']) {
+      const anonymous = await api(server, 'GET', p, { headers: remote });
+      assert.ok([401, 403].includes(anonymous.status), `${p} anonymous: ${anonymous.status}`);
+      assert.doesNotMatch(anonymous.text, /vmshare_requests_total/);
+      assert.equal((await api(server, 'GET', p, { headers: { 'X-Real-IP': '203.0.113.9' } })).status, anonymous.status, `${p} X-Real-IP`);
+      // Entries the client writes itself (left of, or appended after, what a proxy vouches for) prove nothing.
+      for (const spoof of ['127.0.0.1, 203.0.113.9', '203.0.113.9, 127.0.0.1'])
+        assert.equal((await api(server, 'GET', p, { headers: { 'X-Forwarded-For': spoof } })).status, anonymous.status, `${p} ${spoof}`);
+      assert.equal((await api(server, 'GET', p, { headers: { 'X-Forwarded-For': 'not-an-address' } })).status, anonymous.status);
+      assert.equal((await api(server, 'GET', p, { headers: remote, cookie: user.cookie })).status, 403, `${p} user session`);
+      assert.equal((await api(server, 'GET', p, { headers: remote, token: user.token })).status, 403, `${p} user bearer`);
+      assert.equal((await api(server, 'GET', p, { headers: { ...remote, Authorization: 'Bearer wrong-token' } })).status, 403);
+    }
+    for (const p of ['/metrics', '/metrics_json']) {
+      const asAdmin = await api(server, 'GET', p, { headers: remote, cookie: adminCookie });
+      assert.equal(asAdmin.status, 200, `${p} admin session: ${asAdmin.text}`);
+      const withToken = await api(server, 'GET', p, { headers: { ...remote, Authorization: `Bearer ${METRICS_TOKEN}` } });
+      assert.equal(withToken.status, 200, `${p} metrics token`);
+      // A client on the proxy's own host is local.
+      assert.equal((await api(server, 'GET', p, { headers: { 'X-Forwarded-For': '::1' } })).status, 200, `${p} forwarded loopback`);
+    }
+    const text = await api(server, 'GET', '/metrics', { headers: remote, cookie: adminCookie });
+    assert.match(text.text, /^vmshare_requests_total\{/m);
+    const json = await api(server, 'GET', '/metrics_json', { headers: { ...remote, Authorization: `Bearer ${METRICS_TOKEN}` } });
+    assert.equal(json.body.vmshare_requests_total.type, 'counter');
   });
 
   test('a real Prometheus scrapes vmshare; /metrics?query=up returns 1', async () => {
@@ -251,10 +288,17 @@ describe('observability without its services', () => {
   let server, user;
   before(async () => {
     const closed = await freePort();
-    server = await startServer({ env: { PROM_URL: `http://127.0.0.1:${closed}`, GRAFANA_URL: `http://127.0.0.1:${closed}` } });
+    server = await startServer({
+      env: { PROM_URL: `http://127.0.0.1:${closed}`, GRAFANA_URL: `http://127.0.0.1:${closed}`, VMSHARE_TRUSTED_PROXIES: '' },
+    });
     user = await registerUser(server);
   });
   after(async () => { await server?.stop(); });
+
+  test('no trusted proxies: forwarding headers are ignored, loopback is loopback', async () => {
+    for (const headers of [{ 'X-Forwarded-For': '203.0.113.9' }, { 'X-Real-IP': '203.0.113.9' }])
+      assert.equal((await api(server, 'GET', '/metrics', { headers })).status, 200);
+  });
 
   test('Prometheus or Grafana unreachable: 502; Telegram not configured: 503', async () => {
     const q = await api(server, 'GET', '/metrics?query=up');

@@ -1,6 +1,6 @@
 // deploy/nginx.conf for real: Debian's nginx with a throwaway self-signed certificate on loopback,
 // in front of a vmshare with COOKIE_SECURE=true. Sign-up and sign-in, a console over wss://, an
-// ISO upload streamed through, the http->https redirect, /metrics closed, Grafana Live's gate.
+// ISO upload streamed through, the http->https redirect, /metrics judged by the real client, Grafana Live.
 // The site file is used as shipped; only listen ports, names, certificate paths and upstream
 // ports are substituted (renderSite fails loudly if one of those lines changes).
 import assert from 'node:assert/strict';
@@ -26,6 +26,7 @@ const NGINX = process.env.VMSHARE_E2E_NGINX || '/usr/sbin/nginx';
 const SITE = path.join(ROOT, 'deploy/nginx.conf');
 const GRUB_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso';
 const HOST = '127.0.0.1';
+const METRICS_TOKEN = 'nginx-e2e-metrics-token';
 
 // deploy/nginx.conf with the test's ports and paths. Each `from` must be in the file.
 function renderSite(text, { httpPort, tlsPort, vmsharePort, grafanaPort, cert, key }) {
@@ -140,7 +141,7 @@ describe('nginx in front of vmshare (deploy/nginx.conf)', () => {
     });
     await new Promise((r) => grafana.once('listening', r));
 
-    server = await startVmServer({ env: { COOKIE_SECURE: 'true', VMSHARE_DISCONNECT_GRACE_S: '600' } });
+    server = await startVmServer({ env: { COOKIE_SECURE: 'true', VMSHARE_DISCONNECT_GRACE_S: '600', METRICS_TOKEN } });
     [httpPort, tlsPort] = [await freePort(), await freePort()];
     while (tlsPort === httpPort) tlsPort = await freePort();
     origin = `https://${HOST}:${tlsPort}`;
@@ -215,11 +216,24 @@ describe('nginx in front of vmshare (deploy/nginx.conf)', () => {
     assert.equal(foreign.status, 403, foreign.text);
   });
 
-  test('/metrics and /metrics_json are closed at nginx (vmshare trusts loopback)', async () => {
-    for (const p of ['/metrics', '/metrics_json', '/metrics?query=up']) {
-      const res = await request('GET', p);
-      assert.equal(res.status, 404, `${p}: ${res.status} ${res.text.slice(0, 200)}`);
+  test('/metrics through nginx: vmshare judges the client nginx names, never what the client claims', async () => {
+    // Every client of this test is local, and local clients may read metrics. What the client
+    // claims is replaced by nginx's X-Forwarded-For ($remote_addr): still local here, 200.
+    const claim = { 'X-Forwarded-For': '203.0.113.9', 'X-Real-IP': '203.0.113.9' };
+    for (const p of ['/metrics', '/metrics_json']) {
+      const res = await request('GET', p, { headers: claim });
+      assert.equal(res.status, 200, `${p}: ${res.status} ${res.text.slice(0, 200)}`);
     }
+    // The same header reaching vmshare from nginx's address is believed: a remote client (as
+    // nginx would name it) is refused without the token.
+    const direct = (headers) => new Promise((resolve, reject) => {
+      http.get({ host: HOST, port: server.port, path: '/metrics', headers, agent: false }, (r) => { r.resume(); resolve(r.statusCode); })
+        .on('error', reject);
+    });
+    assert.equal(await direct(claim), 403);
+    assert.equal(await direct({ ...claim, Authorization: `Bearer ${METRICS_TOKEN}` }), 200);
+    const withToken = await request('GET', '/metrics', { token: METRICS_TOKEN });
+    assert.equal(withToken.status, 200, withToken.text.slice(0, 200));
   });
 
   test('console: /run-script, then RFB over wss:// through nginx', async () => {
