@@ -137,7 +137,7 @@ test(`${OPS} random lifecycle operations (seed ${SEED}) leave no orphan and quot
     for (const u of users) await call(u, 'POST', '/vm/stop', {});
     const admin = await createAdmin(server, `admin_${SEED}_${Date.now()}`, 'chaos admin pw');
     await waitFor('no VM left', async () => {
-      const sessions = await api(server, 'GET', '/sessions/active', { token: admin.token });
+      const sessions = await api(server, 'GET', '/sessions/active?limit=1000', { token: admin.token });
       const folder = path.join(server.dataDir, 'vms');
       const folders = existsSync(folder) ? readdirSync(folder) : [];
       // In production storage every test server shares one Redis: judge this node's sessions.

@@ -59,10 +59,10 @@ describe('VM policy', () => {
     assert.equal((await api(server, 'GET', '/sessions/active')).status, 401);
 
     const admin = await createAdmin(server, uniqueLogin('admin'), 'admin password 1');
-    const all = await api(server, 'GET', '/sessions/active', { token: admin.token });
+    const all = await api(server, 'GET', '/sessions/active?limit=1000', { token: admin.token });
     assert.equal(all.status, 200, all.text);
     assertSessionVmids(server, all.body, [aliceVm, bobVm]);
-    const onlyBob = await api(server, 'GET', `/sessions/active?user_id=${bob.id}`, { token: admin.token });
+    const onlyBob = await api(server, 'GET', `/sessions/active?user_id=${bob.id}&limit=1000`, { token: admin.token });
     assertSessionVmids(server, onlyBob.body, [bobVm], [aliceVm]);
     assert.ok(onlyBob.body.every((s) => s.user_id === bob.id));
     const limited = await api(server, 'GET', '/sessions/active?limit=1', { token: admin.token });

@@ -96,7 +96,7 @@ export function saveArtifact(name, data) {
 // whose fresh databases all start user ids at 1, so other servers' sessions may show up too:
 // only the embedded store can be asked to be exactly empty.
 export async function sessionsFor(server, user) {
-  const res = await api(server, 'GET', '/sessions/active', { token: user.token });
+  const res = await api(server, 'GET', '/sessions/active?limit=1000', { token: user.token });
   assert.equal(res.status, 200, res.text);
   return res.body;
 }
