@@ -28,9 +28,11 @@ void open_data_dir_to_vms(const std::string& data_dir, const std::string& vms_di
   std::error_code ec;
   const auto vms = fs::absolute(vms_dir).lexically_normal();
   for (const auto& entry : fs::directory_iterator(data, ec)) {
+    // Files only: folders keep their modes (isos/ and snapshots/ are 0700 already, and a catalog
+    // kept in the data folder, as in the quick start, must stay readable by the VMs).
     if (entry.path() == vms) continue;
     struct stat st {};
-    if (::lstat(entry.path().c_str(), &st) == 0 && !S_ISLNK(st.st_mode) && (st.st_mode & 077))
+    if (::lstat(entry.path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
       ::chmod(entry.path().c_str(), st.st_mode & 07700);
   }
   ::chmod(data.c_str(), 0711);

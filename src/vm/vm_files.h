@@ -13,8 +13,8 @@
 
 namespace vmshare::vm {
 
-// Start-up, when confining: the folder modes above; every other top-level entry of the data
-// folder (database, secret key, node id) is made unreadable to others. Throws std::runtime_error
+// Start-up, when confining: the folder modes above; the data folder's own files (database,
+// secret key, node id) are made unreadable to others; its other folders keep their modes. Throws std::runtime_error
 // when a parent of the data folder is not searchable by others (the VMs could not reach theirs).
 void open_data_dir_to_vms(const std::string& data_dir, const std::string& vms_dir);
 

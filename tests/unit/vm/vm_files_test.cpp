@@ -39,6 +39,10 @@ class VmFiles : public ::testing::Test {
     test::write_file(data + "/users.db", "hashes");
     ::chmod((data + "/users.db").c_str(), 0644);
     test::write_file(data + "/isos/user-1.iso", "the ISO of user 1");
+    fs::create_directories(data + "/images");  // the quick start keeps its catalog here
+    test::write_file(data + "/images/tiny.qcow2", "base");
+    ::chmod((data + "/images").c_str(), 0755);
+    ::chmod((data + "/images/tiny.qcow2").c_str(), 0644);
     ::chmod((data + "/isos/user-1.iso").c_str(), 0600);
     ::chmod(data.c_str(), 0700);
   }
@@ -63,6 +67,7 @@ TEST_F(VmFiles, EachVmReadsOnlyItsOwnFiles) {
   EXPECT_TRUE(can_read_as(kVmA, a + "/disk.qcow2"));
   EXPECT_TRUE(can_read_as(kVmA, iso));
   EXPECT_TRUE(can_read_as(kVmB, b + "/disk.qcow2"));
+  EXPECT_TRUE(can_read_as(kVmA, data + "/images/tiny.qcow2"));
 
   EXPECT_FALSE(can_read_as(kVmB, a + "/disk.qcow2"));
   EXPECT_FALSE(can_read_as(kVmB, iso));
