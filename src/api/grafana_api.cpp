@@ -1,10 +1,12 @@
 // Grafana on our own origin: the embeddable panel URL, the retired PNG renderer, and a reverse
-// proxy to GRAFANA_URL for signed-in users (buffered, with a size cap).
+// proxy to GRAFANA_URL for signed-in users. Response bodies are relayed as they arrive, with
+// no size cap; the WebSocket (Grafana Live) side is in grafana_live.cpp.
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
 #include "api/obs_routes.h"
 #include "core/errors.h"
+#include "http/response_stream.h"
 #include "obs/grafana_proxy.h"
 #include "obs/http_client.h"
 
@@ -12,11 +14,15 @@ namespace vmshare::api {
 
 namespace {
 
-constexpr std::size_t kMaxGrafanaResponse = 32 << 20;
+// How long Grafana may think before its response starts (a slow query); the body then has to
+// keep moving within READ_TIMEOUT_S, like a client's upload.
+constexpr std::chrono::seconds kGrafanaHeaderTimeout{60};
 
 http::Response proxy(AppContext& app, http::Request& request) {
   authenticate(app, request);
   if (app.config.grafana_url.empty()) throw ApiError(404, "Grafana is not configured");
+  if (!request.response_stream) throw std::logic_error("the Grafana proxy needs a streamed response");
+  auto& stream = *request.response_stream;
   obs::HttpRequest out;
   out.method = request.method;
   // The raw target keeps the client's encoding and query exactly; Grafana serves from /grafana/.
@@ -24,22 +30,40 @@ http::Response proxy(AppContext& app, http::Request& request) {
   out.headers = obs::grafana_request_headers(obs::HeaderList(request.headers.begin(), request.headers.end()),
                                              request.peer_address);
   out.body = std::move(request.body);
-  out.timeout = std::chrono::seconds(60);
-  out.max_response_bytes = kMaxGrafanaResponse;
-  obs::HttpResponse res;
+  out.timeout = std::chrono::milliseconds(0);  // a body of any size takes as long as it takes
+  out.header_timeout = kGrafanaHeaderTimeout;
+  out.stall_timeout = std::chrono::seconds(app.config.read_timeout_s);
+  bool client_gone = false;
+  out.on_headers = [&](int status, const obs::HeaderList& headers) {
+    http::Response head;
+    head.status = status;
+    const auto* type = obs::find_header(headers, "Content-Type");
+    head.content_type = type ? *type : "application/octet-stream";
+    head.headers = obs::grafana_response_headers(headers);
+    stream.begin(head, obs::relayed_content_length(headers));
+    return true;
+  };
+  out.on_body = [&](std::string_view chunk) {
+    client_gone = !stream.write(chunk);
+    return !client_gone;
+  };
   try {
-    res = obs::http_request(out);
+    obs::http_request(out);
   } catch (const obs::HttpError& e) {
-    spdlog::warn("grafana: proxying {} {} failed: {}", request.method, request.route, e.what());
-    throw ApiError(502, "Grafana is unreachable");
+    if (!stream.begun()) {
+      spdlog::warn("grafana: proxying {} {} failed: {}", request.method, request.route, e.what());
+      throw ApiError(502, "Grafana is unreachable");
+    }
+    // Without end(): the browser sees the response cut short, as it was.
+    if (client_gone)
+      spdlog::info("grafana: {} {}: the client stopped reading", request.method, request.route);
+    else
+      spdlog::warn("grafana: {} {} cut short: {}", request.method, request.route, e.what());
+    return {};
   }
-  http::Response r;
-  r.status = res.status;
-  const auto* type = res.header("Content-Type");
-  r.content_type = type ? *type : "application/octet-stream";
-  r.headers = obs::grafana_response_headers(res.headers);
-  r.body = std::move(res.body);
-  return r;
+  if (!stream.begun()) throw ApiError(502, "Grafana sent no response");
+  stream.end();
+  return {};
 }
 
 }  // namespace

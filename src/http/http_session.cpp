@@ -19,7 +19,9 @@
 
 #include "core/errors.h"
 #include "http/client_address.h"
+#include "http/common_headers.h"
 #include "http/file_range_body.h"
+#include "http/response_stream_writer.h"
 #include "http/url.h"
 
 namespace vmshare::http {
@@ -31,12 +33,6 @@ using tcp = net::ip::tcp;
 
 namespace {
 constexpr auto kUnlimited = std::numeric_limits<std::uint64_t>::max();
-
-void add_common_headers(bhttp::fields& fields) {
-  fields.set(bhttp::field::server, "vmshare");
-  fields.set("X-Content-Type-Options", "nosniff");
-  fields.set("Referrer-Policy", "same-origin");
-}
 }  // namespace
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -148,9 +144,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   // Runs the matched handler (or the fallback, 404 or 405) on a worker thread.
+  // A handler may instead stream its response through request_.response_stream; then the
+  // writer finishes the exchange on the strand.
   void dispatch_to_worker() {
     net::post(state_->workers, [self = shared_from_this()] {
+      auto streamed = std::make_shared<ResponseStreamWriter>(
+          self->stream_, ResponseStreamWriter::Options{self->keep_alive_ && !self->state_->stopping,
+                                                       self->request_.method == "HEAD", self->state_->options.read_timeout});
+      self->request_.response_stream = streamed.get();
       Response response = self->invoke_handler();
+      self->request_.response_stream = nullptr;
+      if (streamed->begun()) {
+        return streamed->finish([self](beast::error_code ec, int status, bool keep_alive) {
+          self->keep_alive_ = keep_alive;
+          self->after_write(ec, status);
+        });
+      }
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
     });

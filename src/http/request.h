@@ -10,6 +10,8 @@
 
 namespace vmshare::http {
 
+class ResponseStream;
+
 // Header names are compared case-insensitively.
 struct CaseInsensitiveLess {
   bool operator()(const std::string& a, const std::string& b) const;
@@ -35,6 +37,10 @@ struct Request {
   // a timeout, a broken connection or a body over the route's limit (BodyTooLarge).
   std::function<std::size_t(char*, std::size_t)> read_body;
   std::optional<std::uint64_t> content_length;
+
+  // For a response sent while it is produced (see response_stream.h); null where the route
+  // cannot stream (uploads, WebSocket upgrades).
+  ResponseStream* response_stream = nullptr;
 
   const std::string* header(const std::string& name) const {
     auto it = headers.find(name);

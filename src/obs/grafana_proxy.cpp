@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "core/percent_encode.h"
 
@@ -138,6 +139,20 @@ HeaderList grafana_response_headers(const HeaderList& upstream) {
     out.emplace_back(k, v);
   }
   return out;
+}
+
+std::optional<std::uint64_t> relayed_content_length(const HeaderList& upstream) {
+  std::optional<std::uint64_t> length;
+  for (const auto& [k, v] : upstream) {
+    if (iequals(k, "Transfer-Encoding")) return std::nullopt;
+    if (!iequals(k, "Content-Length")) continue;
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    // Two different lengths, or one that is not a number: let chunking frame the body.
+    if (v.empty() || ec != std::errc() || end != v.data() + v.size() || (length && *length != n)) return std::nullopt;
+    length = n;
+  }
+  return length;
 }
 
 std::string grafana_upstream_url(const std::string& grafana_url, const std::string& target) {

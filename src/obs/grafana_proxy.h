@@ -1,7 +1,9 @@
 #pragma once
 // Pure parts of the Grafana integration: the embeddable panel URL, and which headers cross the
 // reverse proxy in each direction.
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -35,5 +37,9 @@ HeaderList grafana_request_headers(const HeaderList& incoming, const std::string
 HeaderList grafana_response_headers(const HeaderList& upstream);
 
 std::string grafana_upstream_url(const std::string& grafana_url, const std::string& target);
+
+// The body length to announce to the browser: the upstream Content-Length when it frames the
+// body (no Transfer-Encoding) and is a plain number; nullopt: send the body chunked.
+std::optional<std::uint64_t> relayed_content_length(const HeaderList& upstream);
 
 }  // namespace vmshare::obs

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <cctype>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <strings.h>
@@ -15,21 +16,28 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+using Clock = std::chrono::steady_clock;
+
 struct Transfer {
   const HttpRequest* request;
   HttpResponse* response;
   bool headers_done = false;
   bool aborted = false;
   bool too_large = false;
+  bool stalled = false;
+  Clock::time_point started = Clock::now();
+  Clock::time_point last_progress = started;
 
   // The status of the final response (after any 1xx), then its headers.
   bool deliver_headers() {
     if (headers_done) return true;
     headers_done = true;
+    last_progress = Clock::now();
     if (request->on_headers && !request->on_headers(response->status, response->headers)) {
       aborted = true;
       return false;
     }
+    last_progress = Clock::now();
     return true;
   }
 };
@@ -50,10 +58,28 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     t->response->status = sp == std::string_view::npos ? 0 : std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
     return size * n;
   }
+  // The blank line ending a final response's headers: a stream hears of them now, not only
+  // with the first body byte (which may be long in coming).
+  if (line == "\r\n" || line == "\n") {
+    if (t->response->status >= 200 && !t->deliver_headers()) return 0;
+    return size * n;
+  }
   auto colon = line.find(':');
   if (colon != std::string_view::npos)
     t->response->headers.emplace_back(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
   return size * n;
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  const auto now = Clock::now();
+  const auto& r = *t->request;
+  if (!t->headers_done ? r.header_timeout.count() > 0 && now - t->started > r.header_timeout
+                       : r.stall_timeout.count() > 0 && now - t->last_progress > r.stall_timeout) {
+    t->stalled = true;
+    return 1;  // aborts the transfer
+  }
+  return 0;
 }
 
 size_t on_write(char* data, size_t size, size_t n, void* user) {
@@ -65,6 +91,7 @@ size_t on_write(char* data, size_t size, size_t n, void* user) {
       t->aborted = true;
       return 0;
     }
+    t->last_progress = Clock::now();
     return len;
   }
   if (t->response->body.size() + len > t->request->max_response_bytes) {
@@ -77,11 +104,13 @@ size_t on_write(char* data, size_t size, size_t n, void* user) {
 
 }  // namespace
 
-const std::string* HttpResponse::header(std::string_view name) const {
+const std::string* find_header(const HeaderList& headers, std::string_view name) {
   for (const auto& [k, v] : headers)
     if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return &v;
   return nullptr;
 }
+
+const std::string* HttpResponse::header(std::string_view name) const { return find_header(headers, name); }
 
 
 HttpResponse http_request(const HttpRequest& request) {
@@ -104,6 +133,13 @@ HttpResponse http_request(const HttpRequest& request) {
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &on_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+  // A CONNECT through an environment proxy must not look like the response's own headers.
+  curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  if (request.header_timeout.count() > 0 || request.stall_timeout.count() > 0) {
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  }
 
   if (request.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -127,6 +163,7 @@ HttpResponse http_request(const HttpRequest& request) {
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
   const CURLcode rc = curl_easy_perform(h);
+  if (transfer.stalled) throw HttpError(transfer.headers_done ? "response stalled" : "no response in time");
   if (transfer.too_large) throw HttpError("response body too large");
   if (transfer.aborted) throw HttpError("transfer aborted");
   if (rc != CURLE_OK) throw HttpError(curl_easy_strerror(rc));

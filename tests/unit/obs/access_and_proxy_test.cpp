@@ -84,3 +84,14 @@ TEST(GrafanaProxy, ResponseHeadersAndUrl) {
   EXPECT_EQ(grafana_upstream_url("http://127.0.0.1:3000/", "/grafana/api/health?x=1"),
             "http://127.0.0.1:3000/grafana/api/health?x=1");
 }
+
+TEST(GrafanaProxy, RelayedContentLength) {
+  EXPECT_EQ(relayed_content_length({{"Content-Type", "x"}, {"content-length", "1234"}}), 1234u);
+  EXPECT_EQ(relayed_content_length({{"Content-Length", "0"}}), 0u);
+  EXPECT_EQ(relayed_content_length({{"Content-Length", "5"}, {"Content-Length", "5"}}), 5u);
+  EXPECT_FALSE(relayed_content_length({}));  // unknown: chunked
+  EXPECT_FALSE(relayed_content_length({{"Content-Length", "12"}, {"Transfer-Encoding", "chunked"}}));
+  EXPECT_FALSE(relayed_content_length({{"Content-Length", "5"}, {"Content-Length", "6"}}));
+  for (const char* bad : {"", "-1", "12a", " 12", "1e3", "99999999999999999999999"})
+    EXPECT_FALSE(relayed_content_length({{"Content-Length", bad}})) << bad;
+}
