@@ -11,7 +11,7 @@
 // Usage: node bench/load_consoles.mjs   (env: USERS 200, VIEWERS 1, SECONDS 60, API_LOOPS 4,
 //        VMSHARE_BIN build/vmshare, BENCH_DIR build/bench)
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ const API_LOOPS = Number(process.env.API_LOOPS ?? 4);
 const BENCH_DIR = process.env.BENCH_DIR ?? path.join(ROOT, 'build/bench');
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'vmshare-load-'));
+chmodSync(tmp, 0o755);  // the catalog image is read by every VM's user when vmshare confines QEMU
 execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', path.join(tmp, 'base.qcow2'), '64M']);
 writeFileSync(path.join(tmp, 'images.json'), JSON.stringify({ profiles: [
   { name: 'tiny', title: 'Tiny', base_image: path.join(tmp, 'base.qcow2'), memory_mb: 64, cpus: 1 }] }));
@@ -54,7 +55,7 @@ try {
   const users = await mapLimit(Array.from({ length: USERS }), 8, async () => {
     const u = await registerUser(server);
     const res = await api(server, 'POST', '/run-script', { token: u.token, json: { os_type: 'tiny' }, timeoutMs: 60000 });
-    if (res.status !== 200) throw new Error(`/run-script: ${res.status} ${res.text}`);
+    if (res.status !== 200) throw new Error(`/run-script: ${res.status} ${res.text}\n${server.logs().split("\n").filter((l) => /warn|error/.test(l)).slice(-5).join("\n")}`);
     return { ...u, wsPath: res.body.ws_path ?? `/ws/${res.body.vm.vmid}` };
   });
   console.log(`set-up: ${USERS} users and VMs in ${((Date.now() - t0) / 1000).toFixed(1)} s; vmshare RSS ${rssStart} -> ${kib(pid)} KiB`);

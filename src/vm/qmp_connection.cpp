@@ -100,7 +100,8 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
   void on_connected(const boost::system::error_code& ec) {
     if (state_ == State::failed) return;
     if (ec) {
-      spdlog::warn("QMP connect {}: {}", label_, ec.message());
+      // debug: a launch retries while QEMU is still starting; the caller logs what finally failed.
+      spdlog::debug("QMP connect {}: {}", label_, ec.message());
       return fail(make_status(Kind::disconnected, "cannot reach the VM monitor"));
     }
     state_ = State::greeting;

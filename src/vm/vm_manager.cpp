@@ -361,8 +361,19 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
       if (std::chrono::steady_clock::now() > deadline) throw LaunchFailed("QEMU did not open its monitor in time");
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    vm->qmp = std::make_unique<QmpConnection>(io_);
-    vm->qmp->connect_sync(qmp_path);
+    // The socket file appears at bind(), a moment before QEMU listen()s on it: a refused
+    // connection then is not a failure yet.
+    for (;;) {
+      vm->qmp = std::make_unique<QmpConnection>(io_);
+      try {
+        vm->qmp->connect_sync(qmp_path);
+        break;
+      } catch (const QmpError&) {
+        vm->qmp->close();
+        if (process->try_wait() || std::chrono::steady_clock::now() > deadline) throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     QmpCommands(*vm->qmp).query_status();
   } catch (const std::exception& e) {
     undo(e.what());
