@@ -113,7 +113,10 @@ int serve(Config config, const char* argv0) {
                server.port(), app->users->backend_name(), app->sessions->backend_name());
   server.run();
   observability.reset();  // its threads log: stop them while the logger still exists
-  // Before the server (and its worker pool, where VM clean-up runs) goes away.
+  // VM clean-up jobs run on the worker pool and use the VM manager: drop the queued ones and
+  // wait for the running ones before the manager goes.
+  server.workers().stop();
+  server.workers().join();
   app->snapshots.reset();
   app->vms.reset();
   spdlog::info("vmshare stopped");
