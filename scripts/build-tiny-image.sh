@@ -381,6 +381,9 @@ mcopy -i "$img" "$work/README.txt" ::README.txt
 qemu-img convert -q -f raw -O qcow2 "$raw" "$work/tiny.qcow2"
 catalog_json > "$work/catalog.json"
 
+# Every VM's user reads the base image when vmshare confines QEMU (docs/operations.md).
+chmod 0644 "$work/tiny.qcow2" "$work/catalog.json"
+chmod a+rx "$(dirname "$image")"
 # Image first, catalog last: a present catalog implies a complete image.
 mv -f "$work/tiny.qcow2" "$image"
 mv -f "$work/catalog.json" "$catalog"
