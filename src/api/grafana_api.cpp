@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
+#include "api/grafana_live.h"
 #include "api/obs_routes.h"
 #include "core/errors.h"
 #include "http/response_stream.h"
@@ -81,7 +82,7 @@ void register_grafana_routes(http::Router& router, AppContext& app) {
     return http::error_response(410, "Panel images are gone: embed the panel with /grafana/panel_iframe_src");
   });
   router.add(http::Route{"*", "/grafana/<*>", [&app](http::Request& request) { return proxy(app, request); },
-                         http::BodyMode::buffered, 0, {}});
+                         http::BodyMode::buffered, 0, grafana_live_websocket(app)});
 }
 
 }  // namespace vmshare::api

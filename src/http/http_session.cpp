@@ -304,6 +304,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       r.close_connection = true;
       return write(std::move(r));
     }
+    if (decision.before_accept) {
+      auto prepare = std::move(decision.before_accept);
+      decision.before_accept = nullptr;
+      return prepare(stream_.get_executor(), [self = shared_from_this(), decision](std::optional<Response> refuse,
+                                                                                  std::string subprotocol) mutable {
+        net::dispatch(self->stream_.get_executor(), [self, decision = std::move(decision), refuse = std::move(refuse),
+                                                     subprotocol = std::move(subprotocol)]() mutable {
+          if (refuse) decision.refuse = std::move(refuse);
+          if (!subprotocol.empty()) decision.subprotocol = std::move(subprotocol);
+          self->accept_websocket(std::move(decision));
+        });
+      });
+    }
     log_request(101);
     auto upgrade = std::make_shared<bhttp::request<bhttp::empty_body>>(header_parser_->release());
     auto ws = std::make_shared<WebSocketStream>(std::move(stream_));

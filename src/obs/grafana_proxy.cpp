@@ -155,6 +155,53 @@ std::optional<std::uint64_t> relayed_content_length(const HeaderList& upstream) 
   return length;
 }
 
+std::optional<GrafanaWsTarget> grafana_ws_target(const std::string& grafana_url, const std::string& target) {
+  constexpr std::string_view scheme = "http://";
+  if (grafana_url.size() <= scheme.size() || !iequals(std::string_view(grafana_url).substr(0, scheme.size()), scheme))
+    return std::nullopt;
+  const auto rest = std::string_view(grafana_url).substr(scheme.size());
+  const auto slash = rest.find('/');
+  const auto authority = rest.substr(0, slash);
+  std::string path(slash == std::string_view::npos ? std::string_view{} : rest.substr(slash));
+  if (authority.empty() || authority.find_first_of("@?# ") != std::string_view::npos) return std::nullopt;
+  GrafanaWsTarget t;
+  std::string_view host = authority, port = "80";
+  if (authority.front() == '[') {  // [v6]:port
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(1, close - 1);
+    const auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      port = after.substr(1);
+    }
+  } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  unsigned n = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  if (host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() || n == 0 || n > 65535)
+    return std::nullopt;
+  t.host = std::string(host);
+  t.port = std::string(port);
+  t.host_header = std::string(authority);
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  t.target = path + (target.empty() || target[0] != '/' ? "/" : "") + target;
+  return t;
+}
+
+HeaderList grafana_ws_request_headers(const HeaderList& incoming, const std::string& remote_address) {
+  HeaderList out;
+  for (auto& [k, v] : grafana_request_headers(incoming, remote_address)) {
+    if (iequals(k, "Sec-WebSocket-Key") || iequals(k, "Sec-WebSocket-Version") || iequals(k, "Sec-WebSocket-Extensions") ||
+        iequals(k, "Sec-WebSocket-Accept"))
+      continue;
+    out.emplace_back(k, v);
+  }
+  return out;
+}
+
 std::string grafana_upstream_url(const std::string& grafana_url, const std::string& target) {
   std::string base = grafana_url;
   while (!base.empty() && base.back() == '/') base.pop_back();

@@ -38,6 +38,22 @@ HeaderList grafana_response_headers(const HeaderList& upstream);
 
 std::string grafana_upstream_url(const std::string& grafana_url, const std::string& target);
 
+// Where Grafana Live's WebSocket is: GRAFANA_URL's host and port (default 80) and its path
+// joined with the request target. nullopt for an https:// GRAFANA_URL (no TLS client here) or
+// one that is not plain http://host[:port][/path].
+struct GrafanaWsTarget {
+  std::string host;
+  std::string port;
+  std::string host_header;
+  std::string target;
+};
+std::optional<GrafanaWsTarget> grafana_ws_target(const std::string& grafana_url, const std::string& target);
+
+// The upgrade request's headers for Grafana: grafana_request_headers() without those the
+// WebSocket client sets itself (Sec-WebSocket-Key/Version/Extensions); the browser's
+// Sec-WebSocket-Protocol offer and Origin pass on (Grafana checks Origin against its root_url).
+HeaderList grafana_ws_request_headers(const HeaderList& incoming, const std::string& remote_address);
+
 // The body length to announce to the browser: the upstream Content-Length when it frames the
 // body (no Transfer-Encoding) and is a plain number; nullopt: send the body chunked.
 std::optional<std::uint64_t> relayed_content_length(const HeaderList& upstream);

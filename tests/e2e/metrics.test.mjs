@@ -1,6 +1,7 @@
 // Observability end to end: /metrics checked by promtool, a real Prometheus (Debian's binary)
-// scraping vmshare on loopback and queried through /metrics?query=, and fake Telegram, Sentry and
-// Grafana servers receiving the watchdog alerts, feedback and proxied Grafana requests.
+// scraping vmshare on loopback and queried through /metrics?query=, /metrics behind a trusted
+// proxy, fake Telegram, Sentry and Grafana servers receiving the watchdog alerts, feedback and
+// proxied Grafana requests, streamed Grafana bodies and Grafana Live's WebSocket.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+
+import WebSocket, { WebSocketServer } from 'ws';
 
 import { api, cookieFrom, freePort, registerUser, sleep, startServer, uniqueLogin } from './lib/server.mjs';
 import { createAdmin } from './lib/vm_helpers.mjs';
@@ -305,6 +308,9 @@ describe('observability without its services', () => {
     assert.equal(q.status, 502);
     assert.match(q.body.detail, /Prometheus/);
     assert.equal((await api(server, 'GET', '/grafana/api/health', { token: user.token })).status, 502);
+    const live = await dialLive(server, '/grafana/api/live/ws', { token: user.token })
+      .then((ws) => { ws.terminate(); return 101; }, (e) => e.status ?? e.message);
+    assert.equal(live, 502, 'Grafana Live: refused before the upgrade');
     const fb = await api(server, 'POST', '/feedback', { token: user.token, json: { message: 'hello' } });
     assert.equal(fb.status, 503);
     assert.match(fb.body.detail, /Telegram is not configured/);
@@ -319,5 +325,259 @@ describe('observability without its services', () => {
     } finally {
       await other.stop();
     }
+  });
+});
+
+// Grafana for the streaming tests: /grafana/api/big?mb=N[&length=1] sends N MiB, one MiB (each
+// byte the MiB's index) every few milliseconds, as fast as the reader takes them;
+// /grafana/api/stall sends a little and then nothing; /grafana/api/live/ws echoes WebSocket
+// messages ("close-me" makes it close with 4001) and refuses /grafana/api/live/forbidden.
+function fakeStreamingGrafana() {
+  const state = { sent: 0, lastSentAt: 0, closes: [], upgrades: [], liveClosed: [] };
+  const srv = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://grafana');
+    res.on('close', () => state.closes.push({ path: url.pathname, at: Date.now(), finished: res.writableFinished }));
+    if (url.pathname === '/grafana/api/big') {
+      const total = Number(url.searchParams.get('mb'));
+      const headers = { 'Content-Type': 'application/octet-stream' };
+      if (url.searchParams.has('length')) headers['Content-Length'] = total << 20;
+      res.writeHead(200, headers);
+      state.sent = 0;
+      let i = 0;
+      const next = () => {
+        if (res.destroyed) return;
+        if (i === total) {
+          state.lastSentAt = Date.now();
+          return res.end();
+        }
+        const ok = res.write(Buffer.alloc(1 << 20, i & 0xff));
+        i += 1;
+        state.sent = i << 20;
+        if (ok) setTimeout(next, 5);
+        else res.once('drain', next);
+      };
+      return next();
+    }
+    if (url.pathname === '/grafana/api/stall') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      return res.write('x'.repeat(1000));  // and never more
+    }
+    res.writeHead(404, { 'Content-Type': 'application/json' });
+    res.end('{"message":"not found"}');
+  });
+  const live = new WebSocketServer({ noServer: true });
+  srv.on('upgrade', (req, socket, head) => {
+    if (!req.url.startsWith('/grafana/api/live/')) return socket.destroy();
+    if (req.url.includes('forbidden')) return socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+    live.handleUpgrade(req, socket, head, (ws) => {
+      state.upgrades.push({ url: req.url, headers: req.headers, protocol: ws.protocol });
+      ws.on('message', (data, isBinary) => {
+        if (!isBinary && data.toString() === 'close-me') return ws.close(4001, 'bye from grafana');
+        ws.send(data, { binary: isBinary });
+      });
+      ws.on('close', (code, reason) => state.liveClosed.push({ code, reason: reason.toString() }));
+    });
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () =>
+    resolve({ srv, live, state, url: `http://127.0.0.1:${srv.address().port}` })));
+}
+
+// A GET whose body is consumed as it comes; onResponse(res) may pause it.
+function stream(server, urlPath, { token, onResponse, onData } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: server.port, path: urlPath, agent: false,
+      headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+      const out = { status: res.statusCode, headers: res.headers, bytes: 0, firstAt: 0, complete: false, req };
+      onResponse?.(res, out);
+      res.on('data', (d) => {
+        if (!out.firstAt) out.firstAt = Date.now();
+        onData?.(d, out);
+        out.bytes += d.length;
+      });
+      res.on('end', () => { out.complete = res.complete; resolve(out); });
+      res.on('aborted', () => resolve(out));
+      res.on('error', () => resolve(out));
+    });
+    req.on('error', reject);
+  });
+}
+
+// Checks each MiB carries its index (every 4 KiB sampled).
+const patternCheck = () => {
+  let bad = 0;
+  return [(d, out) => {
+    for (let k = 0; k < d.length; k += 4096) if (d[k] !== (((out.bytes + k) >> 20) & 0xff)) bad += 1;
+  }, () => bad];
+};
+
+function dialLive(server, path, { cookie, token, origin, protocols } = {}) {
+  const headers = {};
+  if (cookie) headers.Cookie = cookie;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`, protocols, { headers, origin });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => { res.resume(); reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })); });
+    ws.once('error', reject);
+  });
+}
+const nextMessage = (ws) => new Promise((resolve) => ws.once('message', (data, isBinary) => resolve({ data, isBinary })));
+const closed = (ws) => new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+
+describe('Grafana proxy: streamed bodies and Grafana Live', () => {
+  let server, grafana, user;
+  before(async () => {
+    grafana = await fakeStreamingGrafana();
+    // A short read timeout so the stall tests end quickly.
+    server = await startServer({ env: { GRAFANA_URL: grafana.url, READ_TIMEOUT_S: '3' } });
+    user = await registerUser(server);
+  });
+  after(async () => {
+    await server?.stop();
+    grafana?.live.close();
+    grafana?.srv.closeAllConnections?.();
+    grafana?.srv.close();
+  });
+
+  test('64 MiB (twice the old cap) stream through chunked: the first bytes arrive before Grafana sends the last', async () => {
+    const [check, bad] = patternCheck();
+    const res = await stream(server, '/grafana/api/big?mb=64', { token: user.token, onData: check });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['transfer-encoding'], 'chunked');
+    assert.equal(res.headers['content-type'], 'application/octet-stream');
+    assert.ok(res.complete);
+    assert.equal(res.bytes, 64 << 20);
+    assert.equal(bad(), 0, 'bytes arrived intact and in order');
+    assert.ok(res.firstAt > 0 && res.firstAt < grafana.state.lastSentAt,
+      `first byte at ${res.firstAt}, Grafana's last at ${grafana.state.lastSentAt}`);
+  });
+
+  test("Grafana's Content-Length is kept; keep-alive still works after a streamed body", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const get = (p) => new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: server.port, path: p, agent, headers: { Authorization: `Bearer ${user.token}` } }, (res) => {
+          let n = 0;
+          res.on('data', (d) => { n += d.length; });
+          res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, n, socket: res.socket }));
+        }).on('error', reject);
+      });
+      const a = await get('/grafana/api/big?mb=3&length=1');
+      assert.equal(a.status, 200);
+      assert.equal(a.headers['content-length'], String(3 << 20));
+      assert.equal(a.headers['transfer-encoding'], undefined);
+      assert.equal(a.n, 3 << 20);
+      const b = await get('/grafana/api/nope');
+      assert.equal(b.status, 404);
+      assert.equal(a.socket, b.socket, 'the same connection served both');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('backpressure: a browser that stops reading holds Grafana back, then gets everything', async () => {
+    const [check, bad] = patternCheck();
+    let resumed;
+    const res = await stream(server, '/grafana/api/big?mb=64', {
+      token: user.token,
+      onData: check,
+      onResponse: (r) => {
+        r.once('data', () => {
+          r.pause();
+          // Less than READ_TIMEOUT_S (3 s): a pause, not a stall.
+          resumed = sleep(1000).then(() => { const sent = grafana.state.sent; r.resume(); return sent; });
+        });
+      },
+    });
+    const sentWhilePaused = await resumed;
+    assert.ok(res.complete);
+    assert.equal(res.bytes, 64 << 20);
+    assert.equal(bad(), 0);
+    // Socket buffers on both hops and vmshare's 256 KiB queue: far less than everything.
+    assert.ok(sentWhilePaused < 40 << 20, `Grafana got ${sentWhilePaused >> 20} MiB out while the browser read nothing`);
+  });
+
+  test('a Grafana that stalls mid-body is cut after READ_TIMEOUT_S; so is one whose browser left', async () => {
+    const t0 = Date.now();
+    const res = await stream(server, '/grafana/api/stall', { token: user.token });
+    const elapsed = Date.now() - t0;
+    assert.equal(res.status, 200);
+    assert.equal(res.bytes, 1000);
+    assert.equal(res.complete, false, 'the browser sees the body incomplete');
+    assert.ok(elapsed >= 2500 && elapsed < 10000, `cut after ${elapsed} ms`);
+    const upstream = await waitFor('Grafana to see the proxy hang up', () => grafana.state.closes.find((c) => c.path === '/grafana/api/stall'), 5000);
+    assert.equal(upstream.finished, false);
+
+    // The browser goes away mid-body: vmshare stops fetching from Grafana.
+    const before = grafana.state.closes.length;
+    await stream(server, '/grafana/api/big?mb=64', { token: user.token, onResponse: (r) => r.once('data', () => r.destroy()) });
+    const gone = await waitFor('Grafana to see the proxy hang up', () => grafana.state.closes.slice(before).find((c) => c.path === '/grafana/api/big'), 10000);
+    assert.equal(gone.finished, false);
+    assert.ok(grafana.state.sent < 64 << 20, `Grafana sent ${grafana.state.sent >> 20} MiB`);
+    // Workers are free: the server still answers.
+    assert.equal((await api(server, 'GET', '/me', { token: user.token })).status, 200);
+  });
+
+  test('Grafana Live: text and binary messages both ways, our credentials stay home, close passes through', async () => {
+    const origin = server.url;
+    const ws = await dialLive(server, '/grafana/api/live/ws?x=1', { cookie: `grafana_session=g1; ${user.cookie}; theme=dark`, origin });
+    let reply = nextMessage(ws);
+    ws.send('{"id":1,"connect":{}}');
+    let m = await reply;
+    assert.equal(m.isBinary, false);
+    assert.equal(m.data.toString(), '{"id":1,"connect":{}}');
+    reply = nextMessage(ws);
+    const blob = Buffer.from([0, 1, 2, 250, 251, 252]);
+    ws.send(blob);
+    m = await reply;
+    assert.equal(m.isBinary, true);
+    assert.deepEqual(Buffer.from(m.data), blob);
+    // A message larger than any one buffer on the way, in one piece.
+    reply = nextMessage(ws);
+    const big = 'y'.repeat(300 * 1024);
+    ws.send(big);
+    m = await reply;
+    assert.equal(m.data.toString(), big);
+
+    const seen = grafana.state.upgrades.at(-1);
+    assert.equal(seen.url, '/grafana/api/live/ws?x=1');
+    assert.doesNotMatch(seen.headers.cookie, /access_token/);
+    assert.match(seen.headers.cookie, /grafana_session=g1/);
+    assert.match(seen.headers.cookie, /theme=dark/);
+    assert.equal(seen.headers.authorization, undefined);
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+
+    // Grafana closes: the browser gets its code and reason.
+    const fromGrafana = closed(ws);
+    ws.send('close-me');
+    assert.deepEqual(await fromGrafana, { code: 4001, reason: 'bye from grafana' });
+
+    // The browser closes: Grafana gets its code and reason.
+    const second = await dialLive(server, '/grafana/api/live/ws', { token: user.token, origin });
+    const before = grafana.state.liveClosed.length;
+    second.close(4002, 'bye from the browser');
+    await closed(second);
+    const c = await waitFor('Grafana to see the close', () => grafana.state.liveClosed[before], 5000);
+    assert.deepEqual(c, { code: 4002, reason: 'bye from the browser' });
+  });
+
+  test('Grafana Live: the subprotocol Grafana picks reaches the browser', async () => {
+    const ws = await dialLive(server, '/grafana/api/live/ws', { token: user.token, protocols: ['centrifuge-protobuf'] });
+    assert.equal(ws.protocol, 'centrifuge-protobuf');
+    assert.equal(grafana.state.upgrades.at(-1).protocol, 'centrifuge-protobuf');
+    ws.close();
+    await closed(ws);
+  });
+
+  test('Grafana Live: anonymous 401, foreign Origin 403, refused before Grafana sees anything', async () => {
+    const seen = grafana.state.upgrades.length;
+    const status = (p) => p.then((ws) => { ws.terminate(); return 101; }, (e) => e.status ?? e.message);
+    assert.equal(await status(dialLive(server, '/grafana/api/live/ws', { origin: server.url })), 401);
+    assert.equal(await status(dialLive(server, '/grafana/api/live/ws', { cookie: 'access_token=forged', origin: server.url })), 401);
+    assert.equal(await status(dialLive(server, '/grafana/api/live/ws', { cookie: user.cookie, origin: 'https://evil.example' })), 403);
+    assert.equal(await status(dialLive(server, '/grafana/api/live/ws', { token: user.token, origin: 'https://evil.example' })), 403);
+    assert.equal(grafana.state.upgrades.length, seen);
+    // Grafana's own refusal (e.g. no Grafana sign-in) reaches the browser as it was.
+    assert.equal(await status(dialLive(server, '/grafana/api/live/forbidden', { token: user.token })), 403);
   });
 });

@@ -29,7 +29,7 @@ const HOST = '127.0.0.1';
 const METRICS_TOKEN = 'nginx-e2e-metrics-token';
 
 // deploy/nginx.conf with the test's ports and paths. Each `from` must be in the file.
-function renderSite(text, { httpPort, tlsPort, vmsharePort, grafanaPort, cert, key }) {
+function renderSite(text, { httpPort, tlsPort, vmsharePort, cert, key }) {
   const subs = [
     ['/etc/letsencrypt/live/vmshare.example.com/fullchain.pem', cert],
     ['/etc/letsencrypt/live/vmshare.example.com/privkey.pem', key],
@@ -40,7 +40,6 @@ function renderSite(text, { httpPort, tlsPort, vmsharePort, grafanaPort, cert, k
     ['listen [::]:80;', '# listen [::]:80; (IPv4 loopback only in the test)'],
     ['listen [::]:443 ssl http2;', '# listen [::]:443 (IPv4 loopback only in the test)'],
     ['server 127.0.0.1:8000;', `server 127.0.0.1:${vmsharePort};`],
-    ['server 127.0.0.1:3000;', `server 127.0.0.1:${grafanaPort};`],
   ];
   for (const [from, to] of subs) {
     if (!text.includes(from)) throw new Error(`deploy/nginx.conf no longer contains "${from}": update renderSite`);
@@ -133,7 +132,7 @@ describe('nginx in front of vmshare (deploy/nginx.conf)', () => {
       return connect.apply(this, args);
     };
 
-    // Grafana stand-in for Live: records the upgrade it got, echoes messages.
+    // Grafana stand-in for Live (GRAFANA_URL): records the upgrade it got, echoes messages.
     grafana = new WebSocketServer({ host: HOST, port: 0 });
     grafana.on('connection', (ws, req) => {
       grafanaSeen.push({ url: req.url, cookie: req.headers.cookie ?? '' });
@@ -141,13 +140,14 @@ describe('nginx in front of vmshare (deploy/nginx.conf)', () => {
     });
     await new Promise((r) => grafana.once('listening', r));
 
-    server = await startVmServer({ env: { COOKIE_SECURE: 'true', VMSHARE_DISCONNECT_GRACE_S: '600', METRICS_TOKEN } });
+    server = await startVmServer({
+      env: { COOKIE_SECURE: 'true', VMSHARE_DISCONNECT_GRACE_S: '600', METRICS_TOKEN, GRAFANA_URL: `http://${HOST}:${grafana.address().port}` },
+    });
     [httpPort, tlsPort] = [await freePort(), await freePort()];
     while (tlsPort === httpPort) tlsPort = await freePort();
     origin = `https://${HOST}:${tlsPort}`;
     writeFileSync(`${dir}/vmshare-site.conf`, renderSite(readFileSync(SITE, 'utf8'), {
-      httpPort, tlsPort, vmsharePort: server.port, grafanaPort: grafana.address().port,
-      cert: `${dir}/cert.pem`, key: `${dir}/key.pem`,
+      httpPort, tlsPort, vmsharePort: server.port, cert: `${dir}/cert.pem`, key: `${dir}/key.pem`,
     }));
     writeFileSync(`${dir}/nginx.conf`, mainConfig(dir));
 
@@ -275,7 +275,7 @@ describe('nginx in front of vmshare (deploy/nginx.conf)', () => {
     assert.equal(big.status, 413);
   });
 
-  test('Grafana Live: signed-in users reach Grafana over wss, without the session cookie', async () => {
+  test('Grafana Live through nginx and vmshare: signed-in users reach Grafana over wss, without the session cookie', async () => {
     assert.ok(user, 'needs the user from the sign-in test');
     const url = `wss://${HOST}:${tlsPort}/grafana/api/live/ws`;
     const dial = (headers) => new Promise((resolve, reject) => {
@@ -288,6 +288,13 @@ describe('nginx in front of vmshare (deploy/nginx.conf)', () => {
     assert.equal(anonymous, 401);
     const bad = await dial({ Cookie: 'access_token=forged' }).then(() => 101, (e) => e.status);
     assert.equal(bad, 401);
+    const foreign = await new Promise((resolve) => {
+      const ws = new WebSocket(url, { ca: cert, origin: 'https://evil.example', headers: { Cookie: user.cookie } });
+      ws.once('open', () => { ws.terminate(); resolve(101); });
+      ws.once('unexpected-response', (_req, res) => { res.resume(); resolve(res.statusCode); });
+      ws.once('error', (e) => resolve(e.message));
+    });
+    assert.equal(foreign, 403, 'cross-site WebSocket hijacking is refused');
     assert.equal(grafanaSeen.length, 0, 'refused handshakes never reach Grafana');
 
     const ws = await dial({ Cookie: `grafana_session=g1; ${user.cookie}; theme=dark` });
