@@ -470,6 +470,10 @@ describe('Grafana proxy: streamed bodies and Grafana Live', () => {
       const b = await get('/grafana/api/nope');
       assert.equal(b.status, 404);
       assert.equal(a.socket, b.socket, 'the same connection served both');
+      const head = await api(server, 'HEAD', '/grafana/api/big?mb=3&length=1', { token: user.token });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers['content-length'], String(3 << 20), 'HEAD tells the length GET would send');
+      assert.equal(head.raw.length, 0);
     } finally {
       agent.destroy();
     }

@@ -95,3 +95,45 @@ TEST(GrafanaProxy, RelayedContentLength) {
   for (const char* bad : {"", "-1", "12a", " 12", "1e3", "99999999999999999999999"})
     EXPECT_FALSE(relayed_content_length({{"Content-Length", bad}})) << bad;
 }
+
+TEST(GrafanaProxy, LiveWebSocketTarget) {
+  auto t = grafana_ws_target("http://127.0.0.1:3000", "/grafana/api/live/ws?x=1");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->host, "127.0.0.1");
+  EXPECT_EQ(t->port, "3000");
+  EXPECT_EQ(t->host_header, "127.0.0.1:3000");
+  EXPECT_EQ(t->target, "/grafana/api/live/ws?x=1");
+  t = grafana_ws_target("HTTP://grafana.internal/base/", "/grafana/api/live/ws");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->host, "grafana.internal");
+  EXPECT_EQ(t->port, "80");
+  EXPECT_EQ(t->target, "/base/grafana/api/live/ws");
+  t = grafana_ws_target("http://[::1]:3000", "/grafana/api/live/ws");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->host, "::1");
+  EXPECT_EQ(t->host_header, "[::1]:3000");
+  for (const char* bad : {"https://g:3000", "http://", "http://user:pw@g:3000", "http://g:0", "http://g:70000", "http://g:x",
+                          "http://[::1", "http://[::1]x", "ftp://g", "http://:3000"})
+    EXPECT_FALSE(grafana_ws_target(bad, "/grafana/api/live/ws")) << bad;
+}
+
+TEST(GrafanaProxy, LiveUpgradeHeaders) {
+  auto out = grafana_ws_request_headers({{"Host", "vm.example"},
+                                         {"Connection", "Upgrade"},
+                                         {"Upgrade", "websocket"},
+                                         {"Sec-WebSocket-Key", "abc"},
+                                         {"Sec-WebSocket-Version", "13"},
+                                         {"Sec-WebSocket-Extensions", "permessage-deflate"},
+                                         {"Sec-WebSocket-Protocol", "centrifuge-protobuf"},
+                                         {"Origin", "https://vm.example"},
+                                         {"Authorization", "Bearer jwt"},
+                                         {"Cookie", "access_token=jwt; grafana_session=g"}},
+                                        "127.0.0.1");
+  HeaderList expected{{"Sec-WebSocket-Protocol", "centrifuge-protobuf"},
+                      {"Origin", "https://vm.example"},
+                      {"Cookie", "grafana_session=g"},
+                      {"X-Forwarded-For", "127.0.0.1"},
+                      {"X-Forwarded-Host", "vm.example"},
+                      {"X-Forwarded-Proto", "http"}};
+  EXPECT_EQ(out, expected);
+}
