@@ -21,6 +21,7 @@ VMSHARE_BIN=${VMSHARE_BIN:-build/vmshare}
 BENCH="$BUILD/bench/console_bench"
 
 work=$(mktemp -d /tmp/vmbench.XXXXXX)
+chmod 755 "$work"  # the base image is read by the VM's own user when vmshare confines QEMU
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -59,11 +60,11 @@ try_vmshare() {
   qemu-img create -q -f qcow2 "$work/base.qcow2" 64M
   printf '{"profiles":[{"name":"tiny","title":"Tiny","base_image":"%s","memory_mb":64,"cpus":1}]}\n' \
     "$work/base.qcow2" >"$work/images.json"
-  PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$PWD/$BUILD/bench/fake_rfb_qemu" \
+  env -u VMSHARE_BIN PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$PWD/$BUILD/bench/fake_rfb_qemu" \
     VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg COOKIE_SECURE=false \
     ALLOWED_ORIGINS="http://127.0.0.1:$port" "$VMSHARE_BIN" >"$work/vmshare.log" 2>&1 &
   vm_pid=$!; pids+=($vm_pid)
-  wait_for port_open "$port" || { vm_note="vmshare did not start (see its log)"; return; }
+  wait_for port_open "$port" || { vm_note="vmshare did not start: $(tail -n 3 "$work/vmshare.log")"; return; }
   local base="http://127.0.0.1:$port" jar="$work/cookies" code
   code=$(curl -s -o "$work/register.json" -w '%{http_code}' -c "$jar" -H 'Content-Type: application/json' \
     -H "Origin: $base" -d '{"login":"bench","password":"bench-password-1","g_recaptcha_response":""}' "$base/register")

@@ -16,7 +16,7 @@ namespace {
 
 void accept_next(const std::shared_ptr<Server::State>& state) {
   state->acceptor.async_accept(
-      net::make_strand(state->io), [state](boost::system::error_code ec, tcp::socket socket) {
+      net::make_strand(state->pick_io()), [state](boost::system::error_code ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || state->stopping) return;
         if (ec) {
           // Out of file descriptors and the like: keep serving the connections we have.
@@ -68,7 +68,7 @@ void Server::run() {
   });
   accept_next(state_);
   std::vector<std::thread> threads;
-  for (int i = 1; i < state_->options.io_threads; ++i) threads.emplace_back([this] { state_->io.run(); });
+  for (auto& io : state_->more_io) threads.emplace_back([&io] { io->run(); });
   state_->io.run();
   for (auto& t : threads) t.join();
 }
@@ -102,6 +102,7 @@ void Server::shutdown(std::chrono::seconds grace) {
       if (!alive || std::chrono::steady_clock::now() >= deadline) {
         if (alive) spdlog::warn("shutdown grace elapsed, closing remaining connections");
         state->io.stop();
+        for (auto& io : state->more_io) io->stop();
         *poll = nullptr;  // break the self-reference
         return;
       }
