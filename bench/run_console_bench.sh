@@ -26,6 +26,8 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # VMs outlive a stopped vmshare by design: end the fake QEMU it started for the /ws path.
+  for p in $(pgrep -f -- "$work/data/vms/" || true); do kill "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
