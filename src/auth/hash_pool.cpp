@@ -1,8 +1,11 @@
-// HashPool (declared in password_hasher.h): a fixed set of low-priority threads for bcrypt.
+// HashPool (declared in password_hasher.h): a fixed set of low-priority threads for bcrypt, and
+// a monitor that raises the thread of a job that has run too long (rules: hash_schedule.h).
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -19,62 +22,132 @@
 namespace vmshare::auth {
 namespace {
 
-// Nice value for pool threads: below request threads, so a burst of logins cannot starve I/O.
-constexpr int kHashThreadNice = 10;
+// Nice, not SCHED_IDLE: SCHED_IDLE won /me a lower p99 during logins on a quiet host, but on a
+// host whose cores are busy (TCG guests spin) it starved sign-ins for tens of seconds, and an
+// unprivileged thread can never leave SCHED_IDLE again. On Linux, PRIO_PROCESS with a thread id
+// changes only that thread's nice value; lowering it is always allowed.
+bool set_thread_nice(pid_t tid, int nice) {
+  return setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) == 0;
+}
 
-void lower_own_priority() {
-  // Nice, not SCHED_IDLE: SCHED_IDLE won /me a lower p99 during logins, but on a host whose
-  // cores are busy (TCG guests spin) it starved sign-ins for tens of seconds. At nice 10 a
-  // hash still gets ~10% of a contended core, while request threads keep the lead.
-  // On Linux, PRIO_PROCESS with a thread id changes only that thread's nice value.
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kHashThreadNice) != 0)
-    spdlog::debug("hash pool: setpriority failed, running at normal priority");
+int own_nice() {
+  errno = 0;
+  const int n = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  return errno == 0 ? n : 0;
+}
+
+// Whether a thread of this process, once lowered to `low`, may be raised back to `high`
+// (CAP_SYS_NICE, or RLIMIT_NICE >= 20 - high). Tried on a throwaway thread, so nothing of ours
+// is left lowered if it may not.
+bool can_raise(int low, int high) {
+  bool ok = false;
+  std::thread([&] { ok = set_thread_nice(gettid(), low) && set_thread_nice(gettid(), high); }).join();
+  return ok;
 }
 
 }  // namespace
 
 struct HashPool::Impl {
-  std::mutex mutex;
-  std::condition_variable wake;
-  std::deque<std::function<void()>> jobs;
-  bool stopping = false;
-  std::vector<std::thread> threads;
+  const HashNice nice;
+  const std::chrono::milliseconds boost_after;
+  const bool can_boost;
 
-  void worker() {
-    lower_own_priority();
+  std::mutex mutex;
+  std::condition_variable wake;          // workers: a job, or stopping
+  std::condition_variable monitor_wake;  // monitor: a job started, or stopping
+  std::deque<std::function<void()>> jobs;
+  std::vector<HashSlot> slots;  // one per worker
+  std::vector<pid_t> tids;      // one per worker, 0 until it has started
+  bool stopping = false;
+  bool monitor_stopping = false;
+  std::atomic<std::uint64_t> boosted{0};
+  std::vector<std::thread> threads;
+  std::thread monitor;
+
+  Impl(unsigned n, std::chrono::milliseconds after, HashNice levels)
+      : nice(levels),
+        boost_after(after),
+        can_boost(levels.boosted < levels.low && can_raise(levels.low, levels.boosted)),
+        slots(n),
+        tids(n, 0) {}
+
+  void worker(std::size_t index) {
+    const pid_t tid = gettid();
+    if (!set_thread_nice(tid, nice.low)) spdlog::debug("hash pool: setpriority failed, running at normal priority");
+    std::unique_lock lock(mutex);
+    tids[index] = tid;
     for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock lock(mutex);
-        wake.wait(lock, [&] { return stopping || !jobs.empty(); });
-        // Drain the queue before leaving: every enqueued caller is blocked on its future.
-        if (jobs.empty()) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
+      HashSlot& slot = slots[index];
+      slot.running = false;
+      if (slot.boosted) {
+        set_thread_nice(tid, nice.low);
+        slot.boosted = false;
       }
+      wake.wait(lock, [&] { return stopping || !jobs.empty(); });
+      // Drain the queue before leaving: every enqueued caller is blocked on its future.
+      if (jobs.empty()) return;
+      std::function<void()> job = std::move(jobs.front());
+      jobs.pop_front();
+      slot.running = true;
+      slot.started = HashClock::now();
+      lock.unlock();
+      if (can_boost) monitor_wake.notify_one();
       job();  // a packaged_task: exceptions land in the caller's future
+      lock.lock();
     }
+  }
+
+  // Raises the thread of every job that has run boost_after; the worker lowers it again when
+  // the job ends. Both happen under the mutex, so a raise never outlives its job.
+  void monitor_loop() {
+    std::unique_lock lock(mutex);
+    while (!monitor_stopping) {
+      for (std::size_t i : slots_to_boost(slots, HashClock::now(), boost_after)) {
+        slots[i].boosted = true;  // also when it fails: one try per job
+        if (set_thread_nice(tids[i], nice.boosted)) {
+          ++boosted;
+          spdlog::debug("hash pool: a hash has run {} ms; its thread now runs at nice {}", boost_after.count(),
+                        nice.boosted);
+        }
+      }
+      if (auto next = next_boost_at(slots, boost_after))
+        monitor_wake.wait_until(lock, *next);
+      else
+        monitor_wake.wait(lock);
+    }
+  }
+
+  void enqueue(std::function<void()> job) {
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) throw std::runtime_error("hash pool is shutting down");
+      jobs.push_back(std::move(job));
+    }
+    wake.notify_one();
   }
 
   template <class R>
   R run(std::function<R()> fn) {
     std::packaged_task<R()> task(std::move(fn));
     std::future<R> result = task.get_future();
-    {
-      std::lock_guard lock(mutex);
-      if (stopping) throw std::runtime_error("hash pool is shutting down");
-      // packaged_task is move-only; std::function needs copyable, so share it.
-      jobs.emplace_back([t = std::make_shared<std::packaged_task<R()>>(std::move(task))] { (*t)(); });
-    }
-    wake.notify_one();
+    // packaged_task is move-only; std::function needs copyable, so share it.
+    enqueue([t = std::make_shared<std::packaged_task<R()>>(std::move(task))] { (*t)(); });
     return result.get();
   }
 };
 
-HashPool::HashPool(unsigned threads) : impl_(std::make_unique<Impl>()) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+HashPool::HashPool(unsigned threads, std::chrono::milliseconds boost_after) {
+  if (threads == 0) threads = default_hash_threads(std::max(1u, std::thread::hardware_concurrency()));
+  impl_ = std::make_unique<Impl>(threads, boost_after, hash_nice_levels(own_nice()));
   impl_->threads.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) impl_->threads.emplace_back([this] { impl_->worker(); });
+  for (unsigned i = 0; i < threads; ++i) impl_->threads.emplace_back([this, i] { impl_->worker(i); });
+  if (impl_->can_boost) impl_->monitor = std::thread([this] { impl_->monitor_loop(); });
+  spdlog::info("hash pool: {} bcrypt thread{} at nice {}{}", threads, threads == 1 ? "" : "s", impl_->nice.low,
+               impl_->can_boost ? fmt::format(", raised to nice {} when a hash runs over {} ms", impl_->nice.boosted,
+                                              impl_->boost_after.count())
+               : impl_->nice.low == impl_->nice.boosted
+                   ? std::string()
+                   : std::string(" (a starved hash cannot be raised: no CAP_SYS_NICE, RLIMIT_NICE too low)"));
 }
 
 HashPool::~HashPool() {
@@ -84,6 +157,14 @@ HashPool::~HashPool() {
   }
   impl_->wake.notify_all();
   for (auto& t : impl_->threads) t.join();
+  if (impl_->monitor.joinable()) {
+    {
+      std::lock_guard lock(impl_->mutex);
+      impl_->monitor_stopping = true;
+    }
+    impl_->monitor_wake.notify_all();
+    impl_->monitor.join();
+  }
 }
 
 // The caller blocks until the job has run, so borrowing its string_view is safe.
@@ -94,5 +175,11 @@ std::string HashPool::run_hash(std::string_view password, int cost) {
 bool HashPool::run_verify(std::string_view password, const std::string& hash) {
   return impl_->run<bool>([password, &hash] { return verify_password(password, hash); });
 }
+
+void HashPool::run(std::function<void()> job) { impl_->run<void>(std::move(job)); }
+
+unsigned HashPool::threads() const { return static_cast<unsigned>(impl_->threads.size()); }
+bool HashPool::can_boost() const { return impl_->can_boost; }
+std::uint64_t HashPool::boosted_jobs() const { return impl_->boosted.load(); }
 
 }  // namespace vmshare::auth

@@ -1,10 +1,14 @@
 #pragma once
 // bcrypt through libxcrypt. Hashing takes ~250 ms at cost 12, so it runs on its own bounded,
 // low-priority pool, never on the threads that serve I/O.
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "auth/hash_schedule.h"
 
 namespace vmshare::auth {
 
@@ -15,17 +19,28 @@ std::string hash_password(std::string_view password, int cost);
 // Accepts $2a$, $2b$ and $2y$ hashes (passlib writes $2b$). A malformed hash is false, not a throw.
 bool verify_password(std::string_view password, const std::string& hash);
 
-// Fixed-size pool for bcrypt work, threads at a lower scheduling priority so request handling
-// keeps its latency while hashes run.
+// Fixed-size pool for bcrypt work (sizes and priorities: auth/hash_schedule.h). Its threads run
+// at nice +10 relative to the process, so request handling keeps its latency while hashes run;
+// a job still running after boost_after has its thread raised back to the process's priority
+// until it ends, so sign-ins cannot starve on busy cores. Raising needs CAP_SYS_NICE or an
+// RLIMIT_NICE that allows it (deploy/vmshare.service sets LimitNICE); without it jobs stay at +10.
 class HashPool {
  public:
-  explicit HashPool(unsigned threads);
+  // threads 0: default_hash_threads(cores), one core left free of bcrypt.
+  explicit HashPool(unsigned threads, std::chrono::milliseconds boost_after = kHashBoostAfter);
   ~HashPool();
   HashPool(const HashPool&) = delete;
   HashPool& operator=(const HashPool&) = delete;
   // Runs job on a pool thread; blocks the caller until it finishes and returns its result.
   std::string run_hash(std::string_view password, int cost);
   bool run_verify(std::string_view password, const std::string& hash);
+  // Any job, the same way (exceptions reach the caller).
+  void run(std::function<void()> job);
+
+  unsigned threads() const;
+  // Whether a starved job's thread can be raised (see above), and how many were.
+  bool can_boost() const;
+  std::uint64_t boosted_jobs() const;
 
  private:
   struct Impl;

@@ -194,8 +194,6 @@ Config parse_config(const std::map<std::string, std::string>& file_values,
   }
   if (config.io_threads == 0)
     config.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (config.hash_threads == 0)
-    config.hash_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return config;
 }
 

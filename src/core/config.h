@@ -52,7 +52,7 @@ struct Config {
   std::string recaptcha_verify_url = "https://www.google.com/recaptcha/api/siteverify";
   int recaptcha_timeout_ms = 5000;
   int bcrypt_cost = 12;
-  int hash_threads = 0;  // 0: number of cores
+  int hash_threads = 0;  // 0: one per core but one (auth::default_hash_threads)
   int login_max_failures = 5;
   int login_failure_window_s = 300;
 

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -24,6 +25,31 @@ namespace {
 // Nice values of this process's threads, from /proc/self/task/<tid>/stat (field 19).
 // One flag per thread of this process: true when it runs below normal priority, either at
 // SCHED_IDLE (stat field 41, policy 5) or with a nice value of 10 or more (field 19).
+int own_nice() {
+  errno = 0;
+  return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+}
+
+// Nice value of one thread of this process (field 19 of its stat line).
+int nice_of(pid_t tid) {
+  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), {});
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::vector<std::string> fields;  // fields[0] is field 3
+  for (std::string field; rest >> field;) fields.push_back(field);
+  return std::stoi(fields.at(19 - 3));
+}
+
+// Waits (up to a minute: a liveness cap, not a timing assertion) until pred() holds.
+template <class Pred>
+bool eventually(Pred pred) {
+  for (int i = 0; i < 6000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
 std::vector<int> thread_nice_values() {
   std::vector<int> out;
   DIR* dir = opendir("/proc/self/task");
@@ -61,8 +87,9 @@ TEST(HashPool, ExceptionsReachTheCaller) {
   EXPECT_TRUE(pool.run_verify("x", pool.run_hash("x", 4)));  // pool still works afterwards
 }
 
-TEST(HashPool, ZeroThreadsMeansHardwareConcurrency) {
+TEST(HashPool, ZeroThreadsLeavesOneCoreFree) {
   HashPool pool(0);
+  EXPECT_EQ(pool.threads(), default_hash_threads(std::max(1u, std::thread::hardware_concurrency())));
   EXPECT_TRUE(pool.run_verify("U*U", "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"));
 }
 
@@ -101,6 +128,60 @@ TEST(HashPool, PoolThreadsRunAtLowerPriority) {
   // Only pool threads change: the caller keeps its own priority.
   errno = 0;
   EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), caller_nice);
+}
+
+TEST(HashPool, AJobRunningPastTheLimitIsRaisedThenLoweredAgain) {
+  const HashNice levels = hash_nice_levels(own_nice());
+  HashPool pool(1, std::chrono::milliseconds(0));  // every job is due as soon as it starts
+  if (!pool.can_boost()) GTEST_SKIP() << "no CAP_SYS_NICE and RLIMIT_NICE too low: jobs cannot be raised";
+  pid_t tid = 0;
+  int nice_at_start = 0;
+  bool raised = false;
+  // The job holds its thread until the monitor has raised it, so the outcome does not depend
+  // on how fast anything runs.
+  pool.run([&] {
+    tid = gettid();
+    nice_at_start = own_nice();
+    raised = eventually([&] { return own_nice() == levels.boosted; });
+  });
+  EXPECT_EQ(nice_at_start, levels.low);
+  EXPECT_TRUE(raised);
+  EXPECT_EQ(pool.boosted_jobs(), 1u);
+  // Once the job is over its thread goes back down, before it takes another job.
+  EXPECT_TRUE(eventually([&] { return nice_of(tid) == levels.low; }));
+}
+
+TEST(HashPool, ShortJobsStayLow) {
+  const HashNice levels = hash_nice_levels(own_nice());
+  HashPool pool(2, std::chrono::hours(1));
+  int seen = 0;
+  pool.run([&] { seen = own_nice(); });
+  EXPECT_EQ(seen, levels.low);
+  EXPECT_TRUE(pool.run_verify("x", pool.run_hash("x", 4)));
+  EXPECT_EQ(pool.boosted_jobs(), 0u);
+}
+
+TEST(HashPool, WorksWhereNothingCanBeRaised) {
+  // A process already at nice 19 has no lower level for its hashes, and nothing to raise them
+  // back to: no monitor, the pool still works.
+  std::thread([] {
+    ASSERT_EQ(setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19), 0);
+    HashPool pool(1, std::chrono::milliseconds(0));
+    EXPECT_FALSE(pool.can_boost());
+    int seen = 0;
+    pool.run([&] { seen = own_nice(); });
+    EXPECT_EQ(seen, 19);
+    EXPECT_TRUE(pool.run_verify("x", pool.run_hash("x", 4)));
+    EXPECT_EQ(pool.boosted_jobs(), 0u);
+  }).join();
+}
+
+TEST(HashPool, RunPassesExceptionsOn) {
+  HashPool pool(1);
+  EXPECT_THROW(pool.run([] { throw std::runtime_error("job failed"); }), std::runtime_error);
+  int ran = 0;
+  pool.run([&] { ++ran; });
+  EXPECT_EQ(ran, 1);
 }
 
 TEST(HashPool, DestructorJoinsCleanly) {
