@@ -1,5 +1,5 @@
-// HashPool (declared in password_hasher.h): a fixed set of low-priority threads for bcrypt, and
-// a monitor that raises the thread of a job that has run too long (rules: hash_schedule.h).
+// HashPool (declared in password_hasher.h): low-priority threads for bcrypt, and a monitor that
+// deals with jobs that have run too long (rules: hash_schedule.h).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -48,28 +48,34 @@ bool can_raise(int low, int high) {
 }  // namespace
 
 struct HashPool::Impl {
+  const unsigned base;  // jobs at once, one more while one is overdue
   const HashNice nice;
   const std::chrono::milliseconds boost_after;
   const bool can_boost;
 
   std::mutex mutex;
-  std::condition_variable wake;          // workers: a job, or stopping
+  std::condition_variable wake;          // workers: a job may start, or stopping
   std::condition_variable monitor_wake;  // monitor: a job started, or stopping
   std::deque<std::function<void()>> jobs;
-  std::vector<HashSlot> slots;  // one per worker
+  std::vector<HashSlot> slots;  // one per worker: base + 1
   std::vector<pid_t> tids;      // one per worker, 0 until it has started
+  unsigned running = 0;
   bool stopping = false;
   bool monitor_stopping = false;
+  std::atomic<std::uint64_t> overdue{0};
   std::atomic<std::uint64_t> boosted{0};
   std::vector<std::thread> threads;
   std::thread monitor;
 
   Impl(unsigned n, std::chrono::milliseconds after, HashNice levels)
-      : nice(levels),
+      : base(n),
+        nice(levels),
         boost_after(after),
         can_boost(levels.boosted < levels.low && can_raise(levels.low, levels.boosted)),
-        slots(n),
-        tids(n, 0) {}
+        slots(n + 1),
+        tids(n + 1, 0) {}
+
+  bool may_start() const { return !jobs.empty() && running < hash_concurrency(base, slots); }
 
   void worker(std::size_t index) {
     const pid_t tid = gettid();
@@ -78,39 +84,43 @@ struct HashPool::Impl {
     tids[index] = tid;
     for (;;) {
       HashSlot& slot = slots[index];
+      if (slot.running) --running;
       slot.running = false;
-      if (slot.boosted) {
-        set_thread_nice(tid, nice.low);
-        slot.boosted = false;
-      }
-      wake.wait(lock, [&] { return stopping || !jobs.empty(); });
+      if (slot.overdue && can_boost) set_thread_nice(tid, nice.low);
+      slot.overdue = false;
       // Drain the queue before leaving: every enqueued caller is blocked on its future.
+      wake.wait(lock, [&] { return stopping || may_start(); });
       if (jobs.empty()) return;
       std::function<void()> job = std::move(jobs.front());
       jobs.pop_front();
+      ++running;
       slot.running = true;
       slot.started = HashClock::now();
       lock.unlock();
-      if (can_boost) monitor_wake.notify_one();
+      monitor_wake.notify_one();
       job();  // a packaged_task: exceptions land in the caller's future
       lock.lock();
     }
   }
 
-  // Raises the thread of every job that has run boost_after; the worker lowers it again when
-  // the job ends. Both happen under the mutex, so a raise never outlives its job.
+  // Marks the jobs that have run boost_after as overdue: raises their threads (where allowed;
+  // the worker lowers them again when the job ends, both under the mutex, so a raise never
+  // outlives its job) and lets one more job start.
   void monitor_loop() {
     std::unique_lock lock(mutex);
     while (!monitor_stopping) {
-      for (std::size_t i : slots_to_boost(slots, HashClock::now(), boost_after)) {
-        slots[i].boosted = true;  // also when it fails: one try per job
-        if (set_thread_nice(tids[i], nice.boosted)) {
-          ++boosted;
-          spdlog::debug("hash pool: a hash has run {} ms; its thread now runs at nice {}", boost_after.count(),
-                        nice.boosted);
-        }
+      const auto late = newly_overdue(slots, HashClock::now(), boost_after);
+      for (std::size_t i : late) {
+        slots[i].overdue = true;
+        ++overdue;
+        if (can_boost && set_thread_nice(tids[i], nice.boosted)) ++boosted;
       }
-      if (auto next = next_boost_at(slots, boost_after))
+      if (!late.empty()) {
+        spdlog::debug("hash pool: {} hash(es) running over {} ms: raised to nice {}, one more may start", late.size(),
+                      boost_after.count(), can_boost ? nice.boosted : nice.low);
+        wake.notify_all();
+      }
+      if (auto next = next_overdue_at(slots, boost_after))
         monitor_wake.wait_until(lock, *next);
       else
         monitor_wake.wait(lock);
@@ -139,15 +149,15 @@ struct HashPool::Impl {
 HashPool::HashPool(unsigned threads, std::chrono::milliseconds boost_after) {
   if (threads == 0) threads = default_hash_threads(std::max(1u, std::thread::hardware_concurrency()));
   impl_ = std::make_unique<Impl>(threads, boost_after, hash_nice_levels(own_nice()));
-  impl_->threads.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) impl_->threads.emplace_back([this, i] { impl_->worker(i); });
-  if (impl_->can_boost) impl_->monitor = std::thread([this] { impl_->monitor_loop(); });
-  spdlog::info("hash pool: {} bcrypt thread{} at nice {}{}", threads, threads == 1 ? "" : "s", impl_->nice.low,
-               impl_->can_boost ? fmt::format(", raised to nice {} when a hash runs over {} ms", impl_->nice.boosted,
-                                              impl_->boost_after.count())
-               : impl_->nice.low == impl_->nice.boosted
-                   ? std::string()
-                   : std::string(" (a starved hash cannot be raised: no CAP_SYS_NICE, RLIMIT_NICE too low)"));
+  impl_->threads.reserve(threads + 1);
+  for (unsigned i = 0; i <= threads; ++i) impl_->threads.emplace_back([this, i] { impl_->worker(i); });
+  impl_->monitor = std::thread([this] { impl_->monitor_loop(); });
+  const auto& n = impl_->nice;
+  spdlog::info("hash pool: {} bcrypt hash{} at once at nice {}; past {} ms one more{}", threads, threads == 1 ? "" : "es",
+               n.low, impl_->boost_after.count(),
+               impl_->can_boost ? fmt::format(" and the late one at nice {}", n.boosted)
+               : n.low == n.boosted ? std::string()
+                                    : std::string(" (the late one stays at its nice: no CAP_SYS_NICE, RLIMIT_NICE too low)"));
 }
 
 HashPool::~HashPool() {
@@ -157,14 +167,12 @@ HashPool::~HashPool() {
   }
   impl_->wake.notify_all();
   for (auto& t : impl_->threads) t.join();
-  if (impl_->monitor.joinable()) {
-    {
-      std::lock_guard lock(impl_->mutex);
-      impl_->monitor_stopping = true;
-    }
-    impl_->monitor_wake.notify_all();
-    impl_->monitor.join();
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->monitor_stopping = true;
   }
+  impl_->monitor_wake.notify_all();
+  impl_->monitor.join();
 }
 
 // The caller blocks until the job has run, so borrowing its string_view is safe.
@@ -178,8 +186,9 @@ bool HashPool::run_verify(std::string_view password, const std::string& hash) {
 
 void HashPool::run(std::function<void()> job) { impl_->run<void>(std::move(job)); }
 
-unsigned HashPool::threads() const { return static_cast<unsigned>(impl_->threads.size()); }
+unsigned HashPool::concurrency() const { return impl_->base; }
 bool HashPool::can_boost() const { return impl_->can_boost; }
+std::uint64_t HashPool::overdue_jobs() const { return impl_->overdue.load(); }
 std::uint64_t HashPool::boosted_jobs() const { return impl_->boosted.load(); }
 
 }  // namespace vmshare::auth

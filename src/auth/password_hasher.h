@@ -19,11 +19,12 @@ std::string hash_password(std::string_view password, int cost);
 // Accepts $2a$, $2b$ and $2y$ hashes (passlib writes $2b$). A malformed hash is false, not a throw.
 bool verify_password(std::string_view password, const std::string& hash);
 
-// Fixed-size pool for bcrypt work (sizes and priorities: auth/hash_schedule.h). Its threads run
-// at nice +10 relative to the process, so request handling keeps its latency while hashes run;
-// a job still running after boost_after has its thread raised back to the process's priority
-// until it ends, so sign-ins cannot starve on busy cores. Raising needs CAP_SYS_NICE or an
-// RLIMIT_NICE that allows it (deploy/vmshare.service sets LimitNICE); without it jobs stay at +10.
+// Pool for bcrypt work (rules: auth/hash_schedule.h). `threads` hashes run at once, at nice +10
+// relative to the process, so request handling keeps its latency while hashes run. A job still
+// running after boost_after is being starved: its thread is raised back to the process's
+// priority until it ends, and one more job may start beside it, so sign-ins cannot starve on
+// busy cores. Raising needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (deploy/vmshare.service
+// sets LimitNICE); without it the late job stays at +10 (the extra job still starts).
 class HashPool {
  public:
   // threads 0: default_hash_threads(cores), one core left free of bcrypt.
@@ -37,9 +38,11 @@ class HashPool {
   // Any job, the same way (exceptions reach the caller).
   void run(std::function<void()> job);
 
-  unsigned threads() const;
-  // Whether a starved job's thread can be raised (see above), and how many were.
+  // Hashes at once while none is overdue (one more while one is).
+  unsigned concurrency() const;
+  // Whether an overdue job's thread can be raised (see above); jobs found overdue; raised.
   bool can_boost() const;
+  std::uint64_t overdue_jobs() const;
   std::uint64_t boosted_jobs() const;
 
  private:

@@ -34,38 +34,55 @@ TEST(HashSchedule, NiceLevelsAreRelativeToTheProcess) {
   EXPECT_EQ(hash_nice_levels(25).boosted, 19);
 }
 
-TEST(HashSchedule, OnlyRunningJobsPastTheLimitAreBoosted) {
+TEST(HashSchedule, OnlyRunningJobsPastTheLimitBecomeOverdue) {
   std::vector<HashSlot> slots(5);
   slots[0] = {true, false, t0};             // has run 1000 ms at t0 + 1 s: due
   slots[1] = {true, false, t0 + 500ms};     // 500 ms: not yet
-  slots[2] = {true, true, t0 - 5s};         // already boosted
+  slots[2] = {true, true, t0 - 5s};         // already overdue
   slots[3] = {false, false, t0 - 5s};       // idle (a finished job's start is stale)
   slots[4] = {true, false, t0 - 1ms};       // 1001 ms: due
-  EXPECT_EQ(slots_to_boost(slots, t0 + 1s), (std::vector<std::size_t>{0, 4}));
-  EXPECT_EQ(slots_to_boost(slots, t0 + 999ms), (std::vector<std::size_t>{4}));
-  EXPECT_EQ(slots_to_boost(slots, t0 + 1500ms), (std::vector<std::size_t>{0, 1, 4}));
+  EXPECT_EQ(newly_overdue(slots, t0 + 1s), (std::vector<std::size_t>{0, 4}));
+  EXPECT_EQ(newly_overdue(slots, t0 + 999ms), (std::vector<std::size_t>{4}));
+  EXPECT_EQ(newly_overdue(slots, t0 + 1500ms), (std::vector<std::size_t>{0, 1, 4}));
   // Time spent queued does not count: only `started` (when a thread took the job) matters.
-  EXPECT_TRUE(slots_to_boost(slots, t0 + 1s, 2s).empty());
+  EXPECT_TRUE(newly_overdue(slots, t0 + 1s, 2s).empty());
 }
 
-TEST(HashSchedule, NextCheckIsTheEarliestUnboostedJob) {
+TEST(HashSchedule, NextCheckIsTheEarliestJobNotYetOverdue) {
   std::vector<HashSlot> slots(4);
-  EXPECT_FALSE(next_boost_at(slots).has_value());  // nothing running: sleep until a job starts
+  EXPECT_FALSE(next_overdue_at(slots).has_value());  // nothing running: sleep until a job starts
   slots[0] = {true, false, t0 + 300ms};
-  slots[1] = {true, true, t0};  // boosted jobs need no more checks
+  slots[1] = {true, true, t0};  // overdue jobs need no more checks
   slots[2] = {false, false, t0};
   slots[3] = {true, false, t0 + 200ms};
-  ASSERT_TRUE(next_boost_at(slots).has_value());
-  EXPECT_EQ(*next_boost_at(slots), t0 + 1200ms);
-  EXPECT_EQ(*next_boost_at(slots, 50ms), t0 + 250ms);
-  slots[0].boosted = slots[3].boosted = true;
-  EXPECT_FALSE(next_boost_at(slots).has_value());
+  ASSERT_TRUE(next_overdue_at(slots).has_value());
+  EXPECT_EQ(*next_overdue_at(slots), t0 + 1200ms);
+  EXPECT_EQ(*next_overdue_at(slots, 50ms), t0 + 250ms);
+  slots[0].overdue = slots[3].overdue = true;
+  EXPECT_FALSE(next_overdue_at(slots).has_value());
 }
 
 TEST(HashSchedule, AJobIsDueExactlyAtTheLimit) {
   const std::vector<HashSlot> slots{{true, false, t0}};
-  EXPECT_EQ(slots_to_boost(slots, *next_boost_at(slots)).size(), 1u);
-  EXPECT_TRUE(slots_to_boost(slots, *next_boost_at(slots) - 1ns).empty());
+  EXPECT_EQ(newly_overdue(slots, *next_overdue_at(slots)).size(), 1u);
+  EXPECT_TRUE(newly_overdue(slots, *next_overdue_at(slots) - 1ns).empty());
+}
+
+TEST(HashSchedule, OneMoreJobWhileOneIsOverdue) {
+  std::vector<HashSlot> slots(3);
+  EXPECT_EQ(hash_concurrency(1, slots), 1u);
+  slots[0] = {true, false, t0};
+  EXPECT_EQ(hash_concurrency(1, slots), 1u);
+  slots[0].overdue = true;
+  EXPECT_EQ(hash_concurrency(1, slots), 2u);
+  EXPECT_EQ(hash_concurrency(3, slots), 4u);
+  // Never more than one extra, however many are overdue.
+  slots[1] = {true, true, t0};
+  EXPECT_EQ(hash_concurrency(1, slots), 2u);
+  // A finished job's stale flag does not count.
+  slots[0].running = slots[1].running = false;
+  EXPECT_EQ(hash_concurrency(1, slots), 1u);
+  EXPECT_EQ(hash_concurrency(0, slots), 1u);  // at least one, whatever the caller says
 }
 
 }  // namespace
