@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/errors.h"
+#include "core/thread_sched.h"
 #include "http/client_address.h"
 #include "http/common_headers.h"
 #include "http/file_range_body.h"
@@ -166,6 +167,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   Response invoke_handler() {
+    ensure_request_slice();  // a worker thread: short scheduler slice (core/thread_sched.h)
     try {
       if (match_.route) return match_.route->handler(request_);
       if (match_.method_mismatch) {

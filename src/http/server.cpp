@@ -5,6 +5,7 @@
 #include <boost/asio/strand.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/thread_sched.h"
 #include "http/http_session.h"
 
 namespace vmshare::http {
@@ -67,8 +68,14 @@ void Server::run() {
     shutdown();
   });
   accept_next(state_);
+  // Request threads ask for a short scheduler slice, so a wake-up preempts bcrypt or another
+  // process's work (core/thread_sched.h); workers ask on their first request (http_session).
   std::vector<std::thread> threads;
-  for (auto& io : state_->more_io) threads.emplace_back([&io] { io->run(); });
+  for (auto& io : state_->more_io) threads.emplace_back([&io] {
+    request_short_slice();
+    io->run();
+  });
+  request_short_slice();
   state_->io.run();
   for (auto& t : threads) t.join();
 }
