@@ -23,7 +23,10 @@ SqliteDb::SqliteDb(const std::string& path, int busy_timeout_ms) {
   exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+SqliteDb::~SqliteDb() {
+  for (auto& [sql, stmt] : cached_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
 
 void SqliteDb::fail(int rc, const std::string& context) const {
   std::string msg = context + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
@@ -54,9 +57,28 @@ SqliteStatement SqliteDb::prepare(const std::string& sql) {
   return SqliteStatement(*this, stmt);
 }
 
+SqliteStatement SqliteDb::prepare_cached(const std::string& sql) {
+  auto it = cached_.find(sql);
+  if (it == cached_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                                nullptr);
+    if (rc != SQLITE_OK) fail(rc, "prepare");
+    it = cached_.emplace(sql, stmt).first;
+  }
+  return SqliteStatement(*this, it->second, /*owned=*/false);
+}
+
 std::int64_t SqliteDb::changes() const { return sqlite3_changes(db_); }
 
-SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+SqliteStatement::~SqliteStatement() {
+  if (owned_) {
+    sqlite3_finalize(stmt_);
+  } else if (stmt_) {
+    sqlite3_reset(stmt_);  // ends the read, so the connection holds no snapshot open
+    sqlite3_clear_bindings(stmt_);
+  }
+}
 
 SqliteStatement& SqliteStatement::bind(int index, const std::string& value) {
   int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),

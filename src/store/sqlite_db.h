@@ -2,6 +2,7 @@
 // Thin RAII over one sqlite3 connection and its prepared statements. Not thread-safe by itself:
 // the owner serialises access.
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -28,6 +29,10 @@ class SqliteDb {
 
   void exec(const std::string& sql);  // one or more statements, no results
   SqliteStatement prepare(const std::string& sql);
+  // The same, compiled once per connection and kept: for hot queries (GET /me looks a user up
+  // on every request, and compiling the SELECT was most of SQLite's time). The statement is
+  // reset and its bindings cleared when the returned handle goes; one handle per SQL at a time.
+  SqliteStatement prepare_cached(const std::string& sql);
   std::int64_t changes() const;
 
   // Throws ServiceUnavailable (locked, I/O, disk full) or SqliteError for result code `rc`.
@@ -35,13 +40,15 @@ class SqliteDb {
 
  private:
   sqlite3* db_ = nullptr;
+  std::map<std::string, sqlite3_stmt*, std::less<>> cached_;
 };
 
 class SqliteStatement {
  public:
-  SqliteStatement(SqliteDb& db, sqlite3_stmt* stmt) : db_(&db), stmt_(stmt) {}
+  // owned: finalized with the handle; otherwise (a cached statement) only reset.
+  SqliteStatement(SqliteDb& db, sqlite3_stmt* stmt, bool owned = true) : db_(&db), stmt_(stmt), owned_(owned) {}
   ~SqliteStatement();
-  SqliteStatement(SqliteStatement&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  SqliteStatement(SqliteStatement&& o) noexcept : db_(o.db_), stmt_(o.stmt_), owned_(o.owned_) { o.stmt_ = nullptr; }
   SqliteStatement(const SqliteStatement&) = delete;
   SqliteStatement& operator=(const SqliteStatement&) = delete;
 
@@ -54,6 +61,7 @@ class SqliteStatement {
  private:
   SqliteDb* db_;
   sqlite3_stmt* stmt_;
+  bool owned_;
 };
 
 }  // namespace vmshare::store

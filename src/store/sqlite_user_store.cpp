@@ -88,7 +88,8 @@ User SqliteUserStore::create_user(const std::string& login, const std::string& h
 
 std::optional<User> SqliteUserStore::find_by_login(const std::string& login) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(std::string("SELECT ") + kUserColumns + " FROM users WHERE login = ?");
+  static const std::string sql = std::string("SELECT ") + kUserColumns + " FROM users WHERE login = ?";
+  auto st = db_.prepare_cached(sql);
   st.bind(1, login);
   if (!st.step()) return std::nullopt;
   return read_user(st);
@@ -96,7 +97,8 @@ std::optional<User> SqliteUserStore::find_by_login(const std::string& login) {
 
 std::optional<User> SqliteUserStore::find_by_id(std::int64_t id) {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?");
+  static const std::string sql = std::string("SELECT ") + kUserColumns + " FROM users WHERE id = ?";
+  auto st = db_.prepare_cached(sql);
   st.bind(1, id);
   if (!st.step()) return std::nullopt;
   return read_user(st);
