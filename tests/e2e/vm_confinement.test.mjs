@@ -8,7 +8,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { api, randomSuffix, registerUser } from './lib/server.mjs';
+import { multipart } from './lib/multipart.mjs';
+import { api, registerUser } from './lib/server.mjs';
 import { runScript, startVmServer, stopServers, waitFor } from './lib/vm_helpers.mjs';
 
 const run = promisify(execFile);
@@ -16,17 +17,6 @@ const GRUB_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso';
 const root = process.getuid() === 0;
 const skip = !root && 'confinement needs vmshare to run as root';
 const MiB = 1024 * 1024;
-
-function multipart(field, filename, data) {
-  const boundary = `----vmshare${randomSuffix(8)}`;
-  const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\n`
-      + 'Content-Type: application/octet-stream\r\n\r\n'),
-    data,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { body, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 // Whether a process with exactly this uid/gid, no groups and no capabilities (QEMU's
 // credentials) can read the file.

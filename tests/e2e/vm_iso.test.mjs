@@ -6,22 +6,11 @@ import { after, before, test } from 'node:test';
 
 import { RfbClient } from './lib/rfb_client.mjs';
 import { waitForScreenText } from './lib/screen_text.mjs';
-import { api, randomSuffix, registerUser } from './lib/server.mjs';
+import { multipart } from './lib/multipart.mjs';
+import { api, registerUser } from './lib/server.mjs';
 import { consoleUrl, qemuPids, saveArtifact, screenshotOf, startVmServer, stopServers } from './lib/vm_helpers.mjs';
 
 const GRUB_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso';
-
-// A multipart/form-data body with one file field, as a browser's form would send it.
-function multipart(field, filename, data) {
-  const boundary = `----vmshare${randomSuffix(8)}`;
-  const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\n`
-      + 'Content-Type: application/octet-stream\r\n\r\n'),
-    data,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { body, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 let server;
 before(async () => { server = await startVmServer({ env: { VMSHARE_DISCONNECT_GRACE_S: '600' } }); });
