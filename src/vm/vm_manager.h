@@ -28,6 +28,7 @@
 #include "store/session_store.h"
 #include "vm/catalog.h"
 #include "vm/cgroups.h"
+#include "vm/exit_reason.h"
 #include "vm/vm_record.h"
 
 namespace vmshare::vm {
@@ -55,10 +56,6 @@ struct LaunchResult {
   VmView vm;
   bool created = false;  // false: the user's running VM was returned
 };
-
-// Why a VM ended, for logs and metrics.
-enum class ExitReason { guest_poweroff, stopped, no_viewer, session_limit, logout, crashed, killed };
-const char* exit_reason_name(ExitReason reason);
 
 class VmManager {
  public:
