@@ -156,6 +156,11 @@ int main(int argc, char** argv) {
   set_quota->add_option("login", login)->required();
   set_quota->add_option("mb", quota_mb)->required()->check(CLI::Range(0LL, 100000000LL));
 
+  std::string address;
+  auto* unlock = user->add_subcommand("unlock", "clear a login's sign-in lock (and, with --address, an address's)");
+  unlock->add_option("login", login)->required();
+  unlock->add_option("--address", address, "also clear this client address's failed sign-ins");
+
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -165,6 +170,7 @@ int main(int argc, char** argv) {
     if (create->parsed()) return vmshare::api::admin_create_user(config, login, admin, std::cin);
     if (set_role->parsed()) return vmshare::api::admin_set_role(config, login, role);
     if (set_quota->parsed()) return vmshare::api::admin_set_quota(config, login, quota_mb);
+    if (unlock->parsed()) return vmshare::api::admin_unlock(config, login, address);
     return serve(config, argv[0]);
   } catch (const vmshare::ConfigError& e) {
     std::cerr << "vmshare: configuration error: " << e.what() << "\n";

@@ -3,9 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/after_hash.h"
 #include "api/auth_guard.h"
 #include "api/json_body.h"
 #include "api/routes.h"
+#include "api/sign_in_limits.h"
 #include "auth/cookie.h"
 #include "auth/jwt_tokens.h"
 #include "auth/login_name.h"
@@ -34,9 +36,18 @@ void check_captcha(AppContext& app, const http::Request& request, const json& bo
   }
 }
 
+constexpr const char* kLoginRule = "Login must be 1-64 characters: letters, digits, '_', '.', '-'";
+
+// crypt() reads a C string, so a NUL would cut the password short: refused, like the length.
 void check_password_shape(const std::string& password) {
   if (password.size() > auth::kBcryptMaxPasswordBytes)
     throw ApiError(400, "Password must be at most 72 bytes");
+  if (password.find('\0') != std::string::npos) throw ApiError(400, "Password must not contain NUL characters");
+}
+
+// The client as the trusted-proxy rules see it; the TCP peer when its forwarded address was unreadable.
+const std::string& client_of(const http::Request& request) {
+  return request.remote_address.empty() ? request.peer_address : request.remote_address;
 }
 
 // 200 with a fresh token in the body (`fields` plus id, access_token, token_type) and the cookie.
@@ -57,29 +68,6 @@ http::Response token_response(AppContext& app, const store::User& user, json fie
   return response;
 }
 
-// Shared by /login and /token: throttling, then the password check.
-store::User check_credentials(AppContext& app, const std::string& login, const std::string& password) {
-  const auto window = std::chrono::seconds(app.config.login_failure_window_s);
-  auto failures = app.sessions->login_failures(login);
-  if (failures.count >= app.config.login_max_failures) {
-    const auto wait = std::max<std::int64_t>(1, failures.retry_after.count());
-    throw ApiError(429, "Too many failed login attempts; try again in " + std::to_string(wait) + " seconds",
-                   {{"Retry-After", std::to_string(wait)}});
-  }
-  std::optional<store::User> user;
-  if (auth::valid_login_name(login) && password.size() <= auth::kBcryptMaxPasswordBytes)
-    user = app.users->find_by_login(login);
-  const bool ok = user ? app.hashes->run_verify(password, user->hashed_password)
-                       : (app.hashes->run_verify(password, app.decoy_hash), false);
-  if (!ok) {
-    app.sessions->add_login_failure(login, window);
-    spdlog::info("failed login attempt");
-    throw ApiError(401, "Incorrect username or password", {{"WWW-Authenticate", "Bearer"}});
-  }
-  app.sessions->clear_login_failures(login);
-  return *user;
-}
-
 std::pair<std::string, std::string> login_fields(const json& body) {
   // Clients of the platform send "username"; "login" is accepted for symmetry with /register.
   auto login = optional_string(body, "username");
@@ -88,43 +76,74 @@ std::pair<std::string, std::string> login_fields(const json& body) {
   return {*login, require_string(body, "password")};
 }
 
-// /login and /token: reCAPTCHA, then the credentials (JSON or an OAuth2 form).
-store::User sign_in(AppContext& app, const http::Request& request) {
+// What the hash thread found, read by the continuation on a worker.
+struct Verdict {
+  std::optional<store::User> user;
+  bool ok = false;
+};
+
+// /login and /token: a same-site browser or an API client; reCAPTCHA; the login's shape (no
+// lookup or counter for what cannot be a login); a reserved attempt (429 past the limits);
+// the user; then bcrypt off the worker, and the verdict settles the reservation.
+http::Response sign_in(AppContext& app, http::Request& request, json fields) {
+  require_same_origin(app, request);
   auto body = parse_body_object(request);
   check_captcha(app, request, body);
   auto [login, password] = login_fields(body);
-  return check_credentials(app, login, password);
+  if (!auth::valid_login_name(login)) throw ApiError(400, kLoginRule);
+  auto reservation = reserve_sign_in(app, login, client_of(request));
+  auto verdict = std::make_shared<Verdict>();
+  if (password.size() <= auth::kBcryptMaxPasswordBytes) verdict->user = app.users->find_by_login(login);
+  // An unknown login costs the same hash as a wrong password.
+  const std::string hash = verdict->user ? verdict->user->hashed_password : app.decoy_hash;
+  return after_hash(
+      app, request, [verdict, password = std::move(password), hash] { verdict->ok = auth::verify_password(password, hash) && verdict->user; },
+      [&app, verdict, reservation, fields = std::move(fields)]() mutable {
+        if (!verdict->ok) {
+          reservation->failed();
+          spdlog::info("failed login attempt");
+          throw ApiError(401, "Incorrect username or password", {{"WWW-Authenticate", "Bearer"}});
+        }
+        reservation->succeeded();
+        return token_response(app, *verdict->user, std::move(fields));
+      });
+}
+
+// /register: same-site or API; reCAPTCHA; shapes; a reserved sign-up (429 past the limits);
+// the hash off the worker; then the user.
+http::Response sign_up(AppContext& app, http::Request& request) {
+  require_same_origin(app, request);
+  auto body = parse_body_object(request);
+  check_captcha(app, request, body);
+  auto login = require_string(body, "login");
+  auto password = require_string(body, "password");
+  if (!auth::valid_login_name(login)) throw ApiError(400, kLoginRule);
+  check_password_shape(password);
+  if (password.size() < 8) throw ApiError(400, "Password must be at least 8 characters");
+  auto reservation = reserve_sign_up(app, client_of(request));
+  auto hash = std::make_shared<std::string>();
+  return after_hash(
+      app, request, [hash, password = std::move(password), cost = app.config.bcrypt_cost] { *hash = auth::hash_password(password, cost); },
+      [&app, hash, reservation, login = std::move(login)] {
+        reservation->succeeded();  // counted, taken or not
+        try {
+          return token_response(app, app.users->create_user(login, *hash, "user"), {{"message", "User registered"}});
+        } catch (const store::LoginTaken&) {
+          throw ApiError(409, "Login already registered");
+        }
+      });
 }
 
 }  // namespace
 
 void register_auth_routes(http::Router& router, AppContext& app) {
-  router.post("/register", [&app](http::Request& request) {
-    auto body = parse_body_object(request);
-    check_captcha(app, request, body);
-    auto login = require_string(body, "login");
-    auto password = require_string(body, "password");
-    if (!auth::valid_login_name(login))
-      throw ApiError(400, "Login must be 1-64 characters: letters, digits, '_', '.', '-'");
-    check_password_shape(password);
-    if (password.size() < 8) throw ApiError(400, "Password must be at least 8 characters");
-    auto hash = app.hashes->run_hash(password, app.config.bcrypt_cost);
-    store::User user;
-    try {
-      user = app.users->create_user(login, hash, "user");
-    } catch (const store::LoginTaken&) {
-      throw ApiError(409, "Login already registered");
-    }
-    return token_response(app, user, {{"message", "User registered"}});
-  });
+  router.post("/register", [&app](http::Request& request) { return sign_up(app, request); });
 
   router.post("/login", [&app](http::Request& request) {
-    return token_response(app, sign_in(app, request), {{"message", "Login successful"}});
+    return sign_in(app, request, {{"message", "Login successful"}});
   });
 
-  router.post("/token", [&app](http::Request& request) {
-    return token_response(app, sign_in(app, request), json::object());
-  });
+  router.post("/token", [&app](http::Request& request) { return sign_in(app, request, json::object()); });
 
   router.post("/logout", [&app](http::Request& request) {
     Caller caller;

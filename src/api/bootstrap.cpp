@@ -50,7 +50,9 @@ std::unique_ptr<AppContext> make_app_context(const Config& config) {
   app->users = store::make_user_store(config);
   app->sessions = store::make_session_store(config);
   app->isos = std::make_shared<vm::IsoStore>(config.data_dir, config.max_iso_bytes);
-  app->hashes = std::make_unique<auth::HashPool>(static_cast<unsigned>(config.hash_threads));
+  app->hashes = std::make_unique<auth::HashPool>(
+      static_cast<unsigned>(config.hash_threads), auth::kHashBoostAfter,
+      auth::HashQueueLimits{static_cast<std::size_t>(config.hash_queue_max), std::chrono::milliseconds(config.hash_queue_wait_ms)});
   app->decoy_hash = auth::hash_password(auth::random_hex(16), config.bcrypt_cost);
   return app;
 }

@@ -54,8 +54,14 @@ std::unique_ptr<Observability> start_observability(AppContext& app, http::Server
     obs::metrics().observe_request(r.method, r.route, r.status, r.seconds);
   });
 
+  auto& hash_rejected = m.registry.counter(
+      "vmshare_hash_queue_rejected_total", "Sign-ins and sign-ups answered 503: hash queue full, or waited too long", {"reason"});
+  auto& hash_waiting = m.registry.gauge("vmshare_hash_queue_waiting", "Hash jobs waiting for a hash thread");
   // Values kept elsewhere are mirrored at scrape time, so they are never stale.
-  m.registry.on_collect([&app, &m] {
+  m.registry.on_collect([&app, &m, &hash_rejected, &hash_waiting] {
+    hash_rejected.with({"full"}).set_total(double(app.hashes->rejected_full()));
+    hash_rejected.with({"timeout"}).set_total(double(app.hashes->rejected_timeout()));
+    hash_waiting.get().set(double(app.hashes->queued()));
     const auto& c = vm::console_stats();
     m.console_open.get().set(double(c.open.load(std::memory_order_relaxed)));
     m.console_bytes_total.with({"to_browser"}).set_total(double(c.bytes_to_browser.load(std::memory_order_relaxed)));

@@ -1,9 +1,15 @@
 #include "api/user_admin.h"
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <vector>
 
 #include "auth/login_name.h"
+#include "api/sign_in_limits.h"
 #include "auth/password_hasher.h"
+#include "auth/throttle_key.h"
+#include "store/session_store.h"
 #include "store/user_store.h"
 
 namespace vmshare::api {
@@ -53,6 +59,36 @@ int admin_set_quota(const Config& config, const std::string& login, std::int64_t
     return 1;
   }
   std::cout << "user " << login << " snapshot capacity is now " << capacity_mb << " MB\n";
+  return 0;
+}
+
+int admin_unlock(const Config& config, const std::string& login, const std::string& address) {
+  if (!auth::valid_login_name(login)) {
+    std::cerr << "vmshare: login must be 1-64 characters: letters, digits, '_', '.', '-'\n";
+    return 2;
+  }
+  std::vector<std::string> keys{auth::login_failure_key(login)};
+  if (!address.empty()) keys.push_back(auth::address_failure_key(address));
+  if (!config.redis_url.empty()) {
+    auto sessions = store::make_session_store(config);
+    for (const auto& k : keys) sessions->clear_counter(k);
+    std::cout << "unlocked " << login << (address.empty() ? "" : " and " + address) << "\n";
+    return 0;
+  }
+  // In-process counters: leave requests the server takes up at the next attempt.
+  namespace fs = std::filesystem;
+  for (const auto& k : keys) {
+    const fs::path file = unlock_request_file(config, k);
+    std::error_code ec;
+    fs::create_directories(file.parent_path(), ec);
+    std::ofstream(file) << "unlock\n";
+    if (!fs::exists(file, ec)) {
+      std::cerr << "vmshare: cannot write to " << file.parent_path().string() << "\n";
+      return 1;
+    }
+  }
+  std::cout << "unlock of " << login << (address.empty() ? "" : " and " + address)
+            << " requested: the server applies it at the next attempt\n";
   return 0;
 }
 

@@ -52,11 +52,19 @@ struct HashPool::Impl {
   const HashNice nice;
   const std::chrono::milliseconds boost_after;
   const bool can_boost;
+  const HashQueueLimits limits;
 
-  std::mutex mutex;
+  // A queued job; `expire` (async jobs only) is called instead of `run` once it waited too long.
+  struct Job {
+    std::function<void()> run;
+    std::function<void()> expire;
+    HashClock::time_point queued;
+  };
+
+  mutable std::mutex mutex;
   std::condition_variable wake;          // workers: a job may start, or stopping
   std::condition_variable monitor_wake;  // monitor: a job started, or stopping
-  std::deque<std::function<void()>> jobs;
+  std::deque<Job> jobs;
   std::vector<HashSlot> slots;  // one per worker: base + 1
   std::vector<pid_t> tids;      // one per worker, 0 until it has started
   unsigned running = 0;
@@ -64,14 +72,17 @@ struct HashPool::Impl {
   bool monitor_stopping = false;
   std::atomic<std::uint64_t> overdue{0};
   std::atomic<std::uint64_t> boosted{0};
+  std::atomic<std::uint64_t> rejected_full{0};
+  std::atomic<std::uint64_t> rejected_timeout{0};
   std::vector<std::thread> threads;
   std::thread monitor;
 
-  Impl(unsigned n, std::chrono::milliseconds after, HashNice levels)
+  Impl(unsigned n, std::chrono::milliseconds after, HashNice levels, HashQueueLimits queue_limits)
       : base(n),
         nice(levels),
         boost_after(after),
         can_boost(levels.boosted < levels.low && can_raise(levels.low, levels.boosted)),
+        limits(queue_limits),
         slots(n + 1),
         tids(n + 1, 0) {}
 
@@ -91,14 +102,22 @@ struct HashPool::Impl {
       // Drain the queue before leaving: every enqueued caller is blocked on its future.
       wake.wait(lock, [&] { return stopping || may_start(); });
       if (jobs.empty()) return;
-      std::function<void()> job = std::move(jobs.front());
+      Job job = std::move(jobs.front());
       jobs.pop_front();
+      if (job.expire && HashClock::now() - job.queued > limits.max_wait) {
+        // Its client has waited long enough: answer now rather than hash for nobody.
+        ++rejected_timeout;
+        lock.unlock();
+        job.expire();
+        lock.lock();
+        continue;
+      }
       ++running;
       slot.running = true;
       slot.started = HashClock::now();
       lock.unlock();
       monitor_wake.notify_one();
-      job();  // a packaged_task: exceptions land in the caller's future
+      job.run();  // a packaged_task or an async job: exceptions land in its future or completion
       lock.lock();
     }
   }
@@ -131,9 +150,34 @@ struct HashPool::Impl {
     {
       std::lock_guard lock(mutex);
       if (stopping) throw std::runtime_error("hash pool is shutting down");
-      jobs.push_back(std::move(job));
+      jobs.push_back(Job{std::move(job), nullptr, HashClock::now()});
     }
     wake.notify_one();
+  }
+
+  bool submit(std::function<void()> job, Done done) {
+    auto finish = std::make_shared<Done>(std::move(done));
+    Job entry{[job = std::move(job), finish] {
+                std::exception_ptr error;
+                try {
+                  job();
+                } catch (...) {
+                  error = std::current_exception();
+                }
+                (*finish)(error);
+              },
+              [finish] { (*finish)(std::make_exception_ptr(HashQueueTimeout())); }, HashClock::now()};
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) throw std::runtime_error("hash pool is shutting down");
+      if (jobs.size() >= limits.max_queued) {
+        ++rejected_full;
+        return false;
+      }
+      jobs.push_back(std::move(entry));
+    }
+    wake.notify_one();
+    return true;
   }
 
   template <class R>
@@ -146,9 +190,9 @@ struct HashPool::Impl {
   }
 };
 
-HashPool::HashPool(unsigned threads, std::chrono::milliseconds boost_after) {
+HashPool::HashPool(unsigned threads, std::chrono::milliseconds boost_after, HashQueueLimits limits) {
   if (threads == 0) threads = default_hash_threads(std::max(1u, std::thread::hardware_concurrency()));
-  impl_ = std::make_unique<Impl>(threads, boost_after, hash_nice_levels(own_nice()));
+  impl_ = std::make_unique<Impl>(threads, boost_after, hash_nice_levels(own_nice()), limits);
   impl_->threads.reserve(threads + 1);
   for (unsigned i = 0; i <= threads; ++i) impl_->threads.emplace_back([this, i] { impl_->worker(i); });
   impl_->monitor = std::thread([this] { impl_->monitor_loop(); });
@@ -185,6 +229,16 @@ bool HashPool::run_verify(std::string_view password, const std::string& hash) {
 }
 
 void HashPool::run(std::function<void()> job) { impl_->run<void>(std::move(job)); }
+
+bool HashPool::submit(std::function<void()> job, Done done) { return impl_->submit(std::move(job), std::move(done)); }
+
+std::uint64_t HashPool::rejected_full() const { return impl_->rejected_full.load(); }
+std::uint64_t HashPool::rejected_timeout() const { return impl_->rejected_timeout.load(); }
+std::size_t HashPool::queued() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->jobs.size();
+}
+const HashQueueLimits& HashPool::limits() const { return impl_->limits; }
 
 unsigned HashPool::concurrency() const { return impl_->base; }
 bool HashPool::can_boost() const { return impl_->can_boost; }

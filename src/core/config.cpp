@@ -128,6 +128,12 @@ const std::map<std::string, Setter>& setters() {
       {"HASH_THREADS", [](Config& c, const std::string& v) { c.hash_threads = parse_number<int>("HASH_THREADS", v, 0, 64); }},
       {"LOGIN_MAX_FAILURES", [](Config& c, const std::string& v) { c.login_max_failures = parse_number<int>("LOGIN_MAX_FAILURES", v, 1, 1000); }},
       {"LOGIN_FAILURE_WINDOW_S", [](Config& c, const std::string& v) { c.login_failure_window_s = parse_number<int>("LOGIN_FAILURE_WINDOW_S", v, 1, 86400); }},
+      {"LOGIN_ADDRESS_MAX_FAILURES", [](Config& c, const std::string& v) { c.login_address_max_failures = parse_number<int>("LOGIN_ADDRESS_MAX_FAILURES", v, 1, 1000000); }},
+      {"SIGNUP_PER_ADDRESS_PER_HOUR", [](Config& c, const std::string& v) { c.signup_per_address_per_hour = parse_number<int>("SIGNUP_PER_ADDRESS_PER_HOUR", v, 1, 1000000); }},
+      {"SIGNUP_PER_HOUR", [](Config& c, const std::string& v) { c.signup_per_hour = parse_number<int>("SIGNUP_PER_HOUR", v, 1, 10000000); }},
+      {"HASH_QUEUE_MAX", [](Config& c, const std::string& v) { c.hash_queue_max = parse_number<int>("HASH_QUEUE_MAX", v, 1, 100000); }},
+      {"HASH_QUEUE_WAIT_MS", [](Config& c, const std::string& v) { c.hash_queue_wait_ms = parse_number<int>("HASH_QUEUE_WAIT_MS", v, 100, 600000); }},
+      {"THROTTLE_MEMORY_ENTRIES", [](Config& c, const std::string& v) { c.throttle_memory_entries = parse_number<int>("THROTTLE_MEMORY_ENTRIES", v, 1024, 10000000); }},
       {"VMSHARE_QEMU", [](Config& c, const std::string& v) { c.qemu = v; }},
       {"VMSHARE_QEMU_IMG", [](Config& c, const std::string& v) { c.qemu_img = v; }},
       {"VMSHARE_ACCEL", [](Config& c, const std::string& v) {

@@ -55,6 +55,17 @@ struct Config {
   int hash_threads = 0;  // 0: one per core but one (auth::default_hash_threads)
   int login_max_failures = 5;
   int login_failure_window_s = 300;
+  // Failed sign-ins from one address (an IPv6 /64) per LOGIN_FAILURE_WINDOW_S, whatever logins
+  // they name: one address can neither lock out nor try many accounts.
+  int login_address_max_failures = 20;
+  // Sign-ups per hour from one address, and in all (reCAPTCHA or not).
+  int signup_per_address_per_hour = 5;
+  int signup_per_hour = 100;
+  // Hash work waiting for a thread: at most this many, for at most this long; beyond, 503.
+  int hash_queue_max = 64;
+  int hash_queue_wait_ms = 5000;
+  // In-process throttling counters held at most (~150 bytes each); Redis keys expire instead.
+  int throttle_memory_entries = 65536;
 
   // VMs
   std::string qemu = "qemu-system-x86_64";

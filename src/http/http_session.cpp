@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <optional>
 
 #include <boost/asio/bind_executor.hpp>
@@ -146,29 +147,72 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // Runs the matched handler (or the fallback, 404 or 405) on a worker thread.
   // A handler may instead stream its response through request_.response_stream; then the
-  // writer finishes the exchange on the strand.
+  // writer finishes the exchange on the strand. Or it may suspend (Request::suspend): then the
+  // worker is free at once and the continuation it resumes with runs as a step of its own.
   void dispatch_to_worker() {
-    net::post(state_->workers, [self = shared_from_this()] {
-      auto streamed = std::make_shared<ResponseStreamWriter>(
-          self->stream_, ResponseStreamWriter::Options{self->keep_alive_ && !self->state_->stopping,
-                                                       self->request_.method == "HEAD", self->state_->options.read_timeout});
-      self->request_.response_stream = streamed.get();
-      Response response = self->invoke_handler();
-      self->request_.response_stream = nullptr;
-      if (streamed->begun()) {
-        return streamed->finish([self](beast::error_code ec, int status, bool keep_alive) {
-          self->keep_alive_ = keep_alive;
-          self->after_write(ec, status);
-        });
+    net::post(state_->workers, [self = shared_from_this()] { self->run_step(nullptr); });
+  }
+
+  // What a suspended step and its Resume share: the continuation may arrive before the
+  // handler has returned, and must then wait for it.
+  struct Suspension {
+    std::mutex mutex;
+    bool returned = false;
+    std::function<Response()> next;
+  };
+
+  // One step on a worker: the handler, or (continuation set) what a suspended handler resumed with.
+  void run_step(std::function<Response()> continuation) {
+    auto self = shared_from_this();
+    auto streamed = std::make_shared<ResponseStreamWriter>(
+        stream_, ResponseStreamWriter::Options{keep_alive_ && !state_->stopping, request_.method == "HEAD",
+                                               state_->options.read_timeout});
+    std::shared_ptr<Suspension> suspension;
+    request_.response_stream = streamed.get();
+    request_.suspend = [self, &suspension]() -> Request::Resume {
+      suspension = std::make_shared<Suspension>();
+      return [self, s = suspension](std::function<Response()> next) { self->resume(s, std::move(next)); };
+    };
+    continuation_ = std::move(continuation);
+    Response response = invoke_handler();
+    continuation_ = nullptr;
+    request_.suspend = nullptr;
+    request_.response_stream = nullptr;
+    if (suspension) return handler_returned(*suspension);
+    if (streamed->begun()) {
+      return streamed->finish([self](beast::error_code ec, int status, bool keep_alive) {
+        self->keep_alive_ = keep_alive;
+        self->after_write(ec, status);
+      });
+    }
+    net::post(stream_.get_executor(), [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+  }
+
+  void resume(const std::shared_ptr<Suspension>& s, std::function<Response()> next) {
+    {
+      std::lock_guard lock(s->mutex);
+      if (!s->returned) {
+        s->next = std::move(next);
+        return;
       }
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
-    });
+    }
+    net::post(state_->workers, [self = shared_from_this(), next = std::move(next)]() mutable { self->run_step(std::move(next)); });
+  }
+
+  void handler_returned(Suspension& s) {
+    std::function<Response()> next;
+    {
+      std::lock_guard lock(s.mutex);
+      s.returned = true;
+      next = std::move(s.next);
+    }
+    if (next) run_step(std::move(next));  // resumed already: go on here, the worker is ours
   }
 
   Response invoke_handler() {
     ensure_request_slice();  // a worker thread: short scheduler slice (core/thread_sched.h)
     try {
+      if (continuation_) return continuation_();
       if (match_.route) return match_.route->handler(request_);
       if (match_.method_mismatch) {
         auto r = error_response(405, "Method Not Allowed");
@@ -427,6 +471,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
   std::optional<bhttp::request_parser<bhttp::string_body>> body_parser_;
   Request request_;
+  std::function<Response()> continuation_;  // the step a suspended handler resumed with
   RouteMatch match_;
   std::string peer_;
   bool keep_alive_ = true;

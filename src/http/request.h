@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "http/response.h"
+
 namespace vmshare::http {
 
 class ResponseStream;
@@ -41,6 +43,15 @@ struct Request {
   // For a response sent while it is produced (see response_stream.h); null where the route
   // cannot stream (uploads, WebSocket upgrades).
   ResponseStream* response_stream = nullptr;
+
+  // Buffered routes only (null elsewhere): lets a handler answer later without holding its
+  // worker while it waits (for a bcrypt hash, say). suspend() returns a Resume; the handler's
+  // own return value (or exception) is then ignored, and the answer is what the continuation
+  // passed to Resume returns (or throws, mapped to a response as a handler's would be). The
+  // continuation runs on a worker, never before the handler has returned; call Resume exactly
+  // once, from any thread. The Request stays valid until the continuation has run.
+  using Resume = std::function<void(std::function<Response()>)>;
+  std::function<Resume()> suspend;
 
   const std::string* header(const std::string& name) const {
     auto it = headers.find(name);

@@ -1,6 +1,7 @@
 #include "store/memory_session_store.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <tuple>
 
 namespace vmshare::store {
@@ -10,6 +11,10 @@ constexpr std::uint64_t kSweepEvery = 256;  // writes between sweeps of expired 
 
 std::chrono::seconds ceil_seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::ceil<std::chrono::seconds>(d);
+}
+
+void check_counter_key(const std::string& key) {
+  if (key.empty() || key.size() > kMaxCounterKeyBytes) throw std::invalid_argument("counter key must be 1-40 bytes");
 }
 
 }  // namespace
@@ -89,35 +94,62 @@ FailureWindow MemorySessionStore::view(const Window& w, Clock::time_point now) {
   return {w.count, ceil_seconds(w.ends - now)};
 }
 
-FailureWindow MemorySessionStore::login_failures(const std::string& login) {
+FailureWindow MemorySessionStore::counter(const std::string& key) {
   const auto now = Clock::now();
   std::lock_guard lock(mu_);
-  auto it = failures_.find(login);
-  if (it == failures_.end()) return {};
+  auto it = counters_.find(key);
+  if (it == counters_.end()) return {};
   return view(it->second, now);
 }
 
-FailureWindow MemorySessionStore::add_login_failure(const std::string& login,
-                                                    std::chrono::seconds window) {
+FailureWindow MemorySessionStore::hit_counter(const std::string& key, std::chrono::seconds window) {
+  check_counter_key(key);
   const auto now = Clock::now();
   std::lock_guard lock(mu_);
-  auto& w = failures_[login];
+  auto it = counters_.find(key);
+  if (it == counters_.end()) {
+    make_room_locked(now);
+    it = counters_.emplace(key, Window{}).first;
+  }
+  auto& w = it->second;
   if (w.ends <= now) w = Window{0, now + std::max(window, std::chrono::seconds(1))};
-  ++w.count;  // fixed window: later failures do not extend it
+  ++w.count;  // fixed window: later hits do not extend it
   auto out = view(w, now);
   sweep_locked(now);
   return out;
 }
 
-void MemorySessionStore::clear_login_failures(const std::string& login) {
+void MemorySessionStore::release_counter(const std::string& key) {
   std::lock_guard lock(mu_);
-  failures_.erase(login);
+  auto it = counters_.find(key);
+  if (it != counters_.end() && it->second.count > 0) --it->second.count;
+}
+
+void MemorySessionStore::clear_counter(const std::string& key) {
+  std::lock_guard lock(mu_);
+  counters_.erase(key);
+}
+
+std::size_t MemorySessionStore::counters_held() {
+  std::lock_guard lock(mu_);
+  return counters_.size();
+}
+
+// At the cap: drop expired windows; if none, the one that ends soonest (it has the least
+// left to protect). O(n), but only while the map is full.
+void MemorySessionStore::make_room_locked(Clock::time_point now) {
+  if (counters_.size() < max_counters_) return;
+  std::erase_if(counters_, [&](const auto& kv) { return kv.second.ends <= now; });
+  if (counters_.size() < max_counters_) return;
+  auto soonest = std::min_element(counters_.begin(), counters_.end(),
+                                  [](const auto& a, const auto& b) { return a.second.ends < b.second.ends; });
+  counters_.erase(soonest);
 }
 
 void MemorySessionStore::sweep_locked(Clock::time_point now) {
   if (++writes_ % kSweepEvery != 0) return;
   std::erase_if(revoked_, [&](const auto& kv) { return kv.second <= now; });
-  std::erase_if(failures_, [&](const auto& kv) { return kv.second.ends <= now; });
+  std::erase_if(counters_, [&](const auto& kv) { return kv.second.ends <= now; });
 }
 
 }  // namespace vmshare::store

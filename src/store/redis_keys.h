@@ -15,6 +15,7 @@ inline std::string by_pid(std::int64_t pid) {  // string -> vmid
   return "vm:by_pid:" + std::to_string(pid);
 }
 inline std::string revoked(const std::string& jti) { return "revoked:" + jti; }
-inline std::string login_fail(const std::string& login) { return "login_fail:" + login; }
+// Throttling counters (auth/throttle_key.h): a short tag and a fixed-size digest, never raw input.
+inline std::string counter(const std::string& key) { return "throttle:" + key; }
 
 }  // namespace vmshare::store::redis_keys

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "store/redis_keys.h"
 #include "store/vm_session_hash.h"
@@ -62,6 +63,23 @@ std::vector<VmSession> load_sessions(RedisConnection& c, const std::vector<std::
     if (!flat.empty()) out.push_back(from_hash_fields(flat));
   }
   return out;
+}
+
+// +1 and, on the first hit (or for a key that somehow lost its TTL), the window's expiry, in
+// one step: no key is ever left without a TTL, and parallel hits each see their own count.
+constexpr const char* kHitScript =
+    "local n = redis.call('INCR', KEYS[1]) "
+    "local ttl = redis.call('TTL', KEYS[1]) "
+    "if n == 1 or ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end "
+    "return {n, ttl}";
+// -1 only while the key exists and is above zero (DECR on a missing key would make one without a TTL).
+constexpr const char* kReleaseScript =
+    "local n = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "if n > 0 then redis.call('DECR', KEYS[1]) end "
+    "return 0";
+
+void check_counter_key(const std::string& key) {
+  if (key.empty() || key.size() > kMaxCounterKeyBytes) throw std::invalid_argument("counter key must be 1-40 bytes");
 }
 
 FailureWindow window_of(long long count, long long ttl) {
@@ -154,34 +172,40 @@ bool RedisSessionStore::is_revoked(const std::string& jti) {
   });
 }
 
-FailureWindow RedisSessionStore::login_failures(const std::string& login) {
+FailureWindow RedisSessionStore::counter(const std::string& key) {
+  check_counter_key(key);
   return pool_.run([&](RedisConnection& c) {
-    auto r = c.pipeline({{"GET", keys::login_fail(login)}, {"TTL", keys::login_fail(login)}});
+    auto r = c.pipeline({{"GET", keys::counter(key)}, {"TTL", keys::counter(key)}});
     return window_of(reply_integer(r[0].get()), reply_integer(r[1].get()));
   });
 }
 
-FailureWindow RedisSessionStore::add_login_failure(const std::string& login,
-                                                   std::chrono::seconds window) {
+FailureWindow RedisSessionStore::hit_counter(const std::string& key, std::chrono::seconds window) {
+  check_counter_key(key);
   const auto secs = std::to_string(std::max<long long>(window.count(), 1));
   return pool_.run([&](RedisConnection& c) {
-    const auto key = keys::login_fail(login);
-    auto r = c.pipeline({{"INCR", key}, {"TTL", key}});
-    if (reply_is_error(r[0].get())) throw RedisReplyError("redis: " + reply_string(r[0].get()));
-    const auto count = reply_integer(r[0].get());
-    auto ttl = reply_integer(r[1].get());
-    // The first failure opens the window; ttl -1 also repairs a key whose EXPIRE was lost.
-    if (count == 1 || ttl < 0) {
-      c.command({"EXPIRE", key, secs});
-      ttl = std::stoll(secs);
-    }
-    return window_of(count, ttl);
+    auto r = c.command({"EVAL", kHitScript, "1", keys::counter(key), secs});
+    if (reply_is_error(r.get())) throw RedisReplyError("redis: " + reply_string(r.get()));
+    const redisReply* both = r.get();
+    if (both->type != REDIS_REPLY_ARRAY || both->elements != 2)
+      throw RedisReplyError("redis: unexpected reply to the counter script");
+    return window_of(reply_integer(both->element[0]), reply_integer(both->element[1]));
   });
 }
 
-void RedisSessionStore::clear_login_failures(const std::string& login) {
+void RedisSessionStore::release_counter(const std::string& key) {
+  check_counter_key(key);
   pool_.run([&](RedisConnection& c) {
-    c.command({"DEL", keys::login_fail(login)});
+    auto r = c.command({"EVAL", kReleaseScript, "1", keys::counter(key)});
+    if (reply_is_error(r.get())) throw RedisReplyError("redis: " + reply_string(r.get()));
+    return 0;
+  });
+}
+
+void RedisSessionStore::clear_counter(const std::string& key) {
+  check_counter_key(key);
+  pool_.run([&](RedisConnection& c) {
+    c.command({"DEL", keys::counter(key)});
     return 0;
   });
 }

@@ -23,9 +23,10 @@ class RedisSessionStore final : public SessionStore {
   void revoke_token(const std::string& jti, std::chrono::seconds ttl) override;
   bool is_revoked(const std::string& jti) override;
 
-  FailureWindow login_failures(const std::string& login) override;
-  FailureWindow add_login_failure(const std::string& login, std::chrono::seconds window) override;
-  void clear_login_failures(const std::string& login) override;
+  FailureWindow counter(const std::string& key) override;
+  FailureWindow hit_counter(const std::string& key, std::chrono::seconds window) override;
+  void release_counter(const std::string& key) override;
+  void clear_counter(const std::string& key) override;
 
   std::string backend_name() const override { return "redis"; }
 

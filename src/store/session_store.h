@@ -1,5 +1,5 @@
 #pragma once
-// Shared, short-lived state: VM sessions, revoked tokens, login-failure counters.
+// Shared, short-lived state: VM sessions, revoked tokens, throttling counters.
 // In-process by default, Redis when REDIS_URL is set, so several vmshare nodes can agree.
 #include <chrono>
 #include <cstdint>
@@ -28,10 +28,15 @@ struct VmSession {
   std::map<std::string, std::string> extra;  // further hash fields, kept as they are
 };
 
+// A fixed-window counter as read or just changed.
 struct FailureWindow {
   std::int64_t count = 0;
   std::chrono::seconds retry_after{0};  // time until the window ends
 };
+
+// Longest counter key a store takes (auth/throttle_key.h makes them: a short tag and a digest),
+// so the state kept per key is bounded whatever clients send.
+constexpr std::size_t kMaxCounterKeyBytes = 40;
 
 // Blocking and thread-safe; store unreachable: vmshare::ServiceUnavailable, reconnect on next call.
 class SessionStore {
@@ -49,10 +54,15 @@ class SessionStore {
   virtual void revoke_token(const std::string& jti, std::chrono::seconds ttl) = 0;
   virtual bool is_revoked(const std::string& jti) = 0;
 
-  // Fixed-window login-failure counter per login name.
-  virtual FailureWindow login_failures(const std::string& login) = 0;
-  virtual FailureWindow add_login_failure(const std::string& login, std::chrono::seconds window) = 0;
-  virtual void clear_login_failures(const std::string& login) = 0;
+  // Fixed-window counters for throttling (sign-in failures, sign-ups), atomic per key. The
+  // window opens at the first hit and does not slide; an expired window reads as zero. Keys
+  // longer than kMaxCounterKeyBytes: std::invalid_argument.
+  virtual FailureWindow counter(const std::string& key) = 0;
+  // +1 and the counter as it is after that (count includes this hit).
+  virtual FailureWindow hit_counter(const std::string& key, std::chrono::seconds window) = 0;
+  // -1 if above zero (a reserved attempt that did not happen); the window is kept.
+  virtual void release_counter(const std::string& key) = 0;
+  virtual void clear_counter(const std::string& key) = 0;
 
   virtual std::string backend_name() const = 0;  // "memory" | "redis"
 };

@@ -10,7 +10,7 @@ namespace vmshare::store {
 std::unique_ptr<SessionStore> make_session_store(const Config& config) {
   if (config.redis_url.empty()) {
     spdlog::info("store: sessions in process memory (single node)");
-    return std::make_unique<MemorySessionStore>();
+    return std::make_unique<MemorySessionStore>(static_cast<std::size_t>(config.throttle_memory_entries));
   }
   try {
     auto store = std::make_unique<RedisSessionStore>(config.redis_url);

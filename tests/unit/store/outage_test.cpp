@@ -92,7 +92,7 @@ TEST(RedisOutage, CallsFailWith503ThenRecoverWithoutANewStore) {
     EXPECT_THROW(store.get_vm(s.vmid), ServiceUnavailable);
     EXPECT_THROW(store.put_vm(make_session(s.user_id, "debian", 11)), ServiceUnavailable);
     EXPECT_THROW(store.is_revoked("x"), ServiceUnavailable);
-    EXPECT_THROW(store.add_login_failure("x", 5s), ServiceUnavailable);
+    EXPECT_THROW(store.hit_counter("x", 5s), ServiceUnavailable);
   }
   auto got = store.get_vm(s.vmid);  // the data survived the restart (saved on shutdown)
   ASSERT_TRUE(got);

@@ -102,20 +102,29 @@ TEST_F(RedisLayoutTest, RevokedAndLoginFailureKeys) {
   EXPECT_GT(ttl, 25);
   EXPECT_LE(ttl, 30);
 
-  auto login = unique_name("login");
-  store_->add_login_failure(login, 45s);
-  store_->add_login_failure(login, 45s);
-  EXPECT_EQ(str({"GET", "login_fail:" + login}), "2");
-  auto fttl = integer({"TTL", "login_fail:" + login});
+  // Throttling counters: throttle:<key>, every one with a TTL.
+  auto key = "t:" + unique_name("k").substr(0, 30);
+  store_->hit_counter(key, 45s);
+  store_->hit_counter(key, 45s);
+  EXPECT_EQ(str({"GET", "throttle:" + key}), "2");
+  auto fttl = integer({"TTL", "throttle:" + key});
   EXPECT_GT(fttl, 40);
   EXPECT_LE(fttl, 45);
+  store_->release_counter(key);
+  EXPECT_EQ(str({"GET", "throttle:" + key}), "1");
+  EXPECT_GT(integer({"TTL", "throttle:" + key}), 40);  // a release keeps the window
 
-  // A counter whose EXPIRE was lost (crash between INCR and EXPIRE) gets a window again.
-  auto stuck = unique_name("login");
-  cmd({"SET", "login_fail:" + stuck, "4"});
-  auto w = store_->add_login_failure(stuck, 45s);
+  // A counter without a TTL (written by hand, or an older version) gets a window again.
+  auto stuck = "t:" + unique_name("k").substr(0, 30);
+  cmd({"SET", "throttle:" + stuck, "4"});
+  auto w = store_->hit_counter(stuck, 45s);
   EXPECT_EQ(w.count, 5);
-  EXPECT_GT(integer({"TTL", "login_fail:" + stuck}), 0);
+  EXPECT_GT(integer({"TTL", "throttle:" + stuck}), 0);
+
+  // Handing back a counter that has expired makes no key (a DECR would leave one without a TTL).
+  auto gone = "t:" + unique_name("k").substr(0, 30);
+  store_->release_counter(gone);
+  EXPECT_EQ(integer({"EXISTS", "throttle:" + gone}), 0);
 }
 
 TEST_F(RedisLayoutTest, DatabaseNumberFromTheUrlIsUsed) {

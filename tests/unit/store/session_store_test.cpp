@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "session_store_backends.h"
@@ -128,51 +130,93 @@ TYPED_TEST(SessionStoreTest, RevokedTokensExpireWithTheirTtl) {
   EXPECT_TRUE(this->store_->is_revoked(keep));
 }
 
-TYPED_TEST(SessionStoreTest, LoginFailuresCountInAFixedWindow) {
-  auto login = unique_name("login");
-  EXPECT_EQ(this->store_->login_failures(login).count, 0);
+// Counter keys as auth/throttle_key.h makes them: short, fixed size.
+std::string counter_key() { return "t:" + unique_name("k").substr(0, 30); }
+
+TYPED_TEST(SessionStoreTest, CountersCountInAFixedWindow) {
+  auto key = counter_key();
+  EXPECT_EQ(this->store_->counter(key).count, 0);
   for (int i = 1; i <= 3; ++i) {
-    auto w = this->store_->add_login_failure(login, 60s);
+    auto w = this->store_->hit_counter(key, 60s);
     EXPECT_EQ(w.count, i);
     EXPECT_GT(w.retry_after, 0s);
     EXPECT_LE(w.retry_after, 60s);
   }
-  auto w = this->store_->login_failures(login);
+  auto w = this->store_->counter(key);
   EXPECT_EQ(w.count, 3);
   EXPECT_GT(w.retry_after, 50s);
-  this->store_->clear_login_failures(login);
-  EXPECT_EQ(this->store_->login_failures(login).count, 0);
-  EXPECT_EQ(this->store_->add_login_failure(login, 60s).count, 1);
+  this->store_->clear_counter(key);
+  EXPECT_EQ(this->store_->counter(key).count, 0);
+  EXPECT_EQ(this->store_->hit_counter(key, 60s).count, 1);
 }
 
-TYPED_TEST(SessionStoreTest, LoginFailureWindowDoesNotSlideAndThenResets) {
-  auto login = unique_name("login");
-  this->store_->add_login_failure(login, 2s);
+TYPED_TEST(SessionStoreTest, ReleaseHandsOneBackButNeverBelowZero) {
+  auto key = counter_key();
+  this->store_->hit_counter(key, 60s);
+  this->store_->hit_counter(key, 60s);
+  this->store_->release_counter(key);
+  EXPECT_EQ(this->store_->counter(key).count, 1);
+  this->store_->release_counter(key);
+  this->store_->release_counter(key);
+  EXPECT_EQ(this->store_->counter(key).count, 0);
+  auto missing = counter_key();
+  this->store_->release_counter(missing);  // no key made (in Redis: none without a TTL)
+  EXPECT_EQ(this->store_->counter(missing).count, 0);
+  EXPECT_EQ(this->store_->hit_counter(missing, 60s).count, 1);
+}
+
+TYPED_TEST(SessionStoreTest, CounterKeysAreBounded) {
+  EXPECT_THROW(this->store_->hit_counter(std::string(41, 'k'), 60s), std::invalid_argument);
+  EXPECT_THROW(this->store_->hit_counter("", 60s), std::invalid_argument);
+  EXPECT_EQ(this->store_->hit_counter(std::string(40, 'k') + "", 1s).count >= 1, true);
+}
+
+TYPED_TEST(SessionStoreTest, ParallelHitsEachGetTheirOwnCount) {
+  auto key = counter_key();
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::vector<std::int64_t> seen;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        auto n = this->store_->hit_counter(key, 60s).count;
+        std::lock_guard lock(mu);
+        seen.push_back(n);
+      }
+    });
+  for (auto& th : threads) th.join();
+  std::sort(seen.begin(), seen.end());
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<std::int64_t>(i + 1));
+}
+
+TYPED_TEST(SessionStoreTest, CounterWindowDoesNotSlideAndThenResets) {
+  auto key = counter_key();
+  this->store_->hit_counter(key, 2s);
   std::this_thread::sleep_for(1100ms);
-  auto w = this->store_->add_login_failure(login, 2s);
+  auto w = this->store_->hit_counter(key, 2s);
   EXPECT_EQ(w.count, 2);
-  EXPECT_LE(w.retry_after, 1s);  // the window started at the first failure
+  EXPECT_LE(w.retry_after, 1s);  // the window started at the first hit
   std::this_thread::sleep_for(1500ms);
-  EXPECT_EQ(this->store_->login_failures(login).count, 0);
-  EXPECT_EQ(this->store_->login_failures(login).retry_after, 0s);
-  EXPECT_EQ(this->store_->add_login_failure(login, 2s).count, 1);
+  EXPECT_EQ(this->store_->counter(key).count, 0);
+  EXPECT_EQ(this->store_->counter(key).retry_after, 0s);
+  EXPECT_EQ(this->store_->hit_counter(key, 2s).count, 1);
 }
 
 TYPED_TEST(SessionStoreTest, ConcurrentUseFromManyThreads) {
   auto uid = unique_user_id();
-  auto login = unique_name("login");
+  auto login = counter_key();
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
         this->store_->put_vm(make_session(uid, "debian", t * 100 + i));
-        this->store_->add_login_failure(login, 60s);
+        this->store_->hit_counter(login, 60s);
       }
     });
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(this->store_->list_user(uid).size(), 80u);
-  EXPECT_EQ(this->store_->login_failures(login).count, 80);
+  EXPECT_EQ(this->store_->counter(login).count, 80);
 }
 
 TYPED_TEST(SessionStoreTest, FactoryPicksTheBackend) {
@@ -189,6 +233,19 @@ TEST(SessionStoreFactory, BadRedisUrlIsAConfigErrorWithoutThePassword) {
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos);
   }
+}
+
+// In process, throttling memory is capped: past max_counters, expired windows go first, then
+// those that end soonest; the key being counted is always kept.
+TEST(MemorySessionStoreCap, HoldsAtMostMaxCounters) {
+  MemorySessionStore store(1024);
+  for (int i = 0; i < 5000; ++i) {
+    const auto key = "t:" + std::to_string(i);
+    EXPECT_EQ(store.hit_counter(key, std::chrono::seconds(60 + i)).count, 1);
+    ASSERT_LE(store.counters_held(), 1024u);
+  }
+  EXPECT_EQ(store.counter("t:4999").count, 1);
+  EXPECT_EQ(store.counter("t:0").count, 0);  // the soonest to end went first
 }
 
 }  // namespace

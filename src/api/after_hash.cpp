@@ -1,0 +1,50 @@
+#include "api/after_hash.h"
+
+#include <memory>
+
+#include "core/errors.h"
+
+namespace vmshare::api {
+namespace {
+
+[[noreturn]] void throw_busy(const auth::HashQueueLimits& limits) {
+  const auto secs = std::max<long long>(1, (limits.max_wait.count() + 999) / 1000);
+  throw ApiError(503, "Too many sign-ins in progress, please retry shortly", {{"Retry-After", std::to_string(secs)}});
+}
+
+}  // namespace
+
+http::Response after_hash(AppContext& app, http::Request& request, std::function<void()> hash,
+                          std::function<http::Response()> then) {
+  if (!request.suspend) {
+    app.hashes->run(std::move(hash));
+    return then();
+  }
+  const auto limits = app.hashes->limits();
+  auto resume = request.suspend();
+  // Moved along, never copied: whatever `then` holds (a throttle reservation) is let go on the
+  // worker that answers, not on a hash thread.
+  auto next = std::make_shared<std::function<http::Response()>>(std::move(then));
+  bool queued = false;
+  try {
+    queued = app.hashes->submit(std::move(hash), [resume, next, limits](std::exception_ptr error) mutable {
+      resume([next = std::move(next), error, limits]() -> http::Response {
+        if (error) {
+          try {
+            std::rethrow_exception(error);
+          } catch (const auth::HashQueueTimeout&) {
+            throw_busy(limits);
+          }
+        }
+        return (*next)();
+      });
+    });
+  } catch (...) {  // shutting down: answer with that error
+    resume([error = std::current_exception()]() -> http::Response { std::rethrow_exception(error); });
+    return {};
+  }
+  if (!queued) resume([limits]() -> http::Response { throw_busy(limits); });
+  return {};  // ignored: the continuation answers
+}
+
+}  // namespace vmshare::api

@@ -1,0 +1,19 @@
+#pragma once
+// bcrypt work without holding a request worker: the handler suspends (http::Request::suspend),
+// the hash runs on the hash pool, and the rest of the handler runs on a worker afterwards.
+#include <functional>
+
+#include "api/app_context.h"
+#include "http/request.h"
+#include "http/response.h"
+
+namespace vmshare::api {
+
+// Runs `hash` on the hash pool, then `then` on a request worker; `then`'s response (or error)
+// is the answer. Return after_hash's value from the handler. Past the hash queue's bounds
+// (auth::HashQueueLimits) the answer is 503 with Retry-After and `then` never runs (whatever it
+// holds is released on a worker). Where the request cannot suspend, it blocks as before.
+http::Response after_hash(AppContext& app, http::Request& request, std::function<void()> hash,
+                          std::function<http::Response()> then);
+
+}  // namespace vmshare::api
