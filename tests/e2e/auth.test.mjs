@@ -219,3 +219,21 @@ describe('forged and expired JWTs', () => {
     assertError(await me({ token: t }), 401);
   });
 });
+
+describe('input shapes on the sign-in routes', () => {
+  test('a NUL byte in a password: 400 at /register (crypt would cut it short), 401 at /login', async () => {
+    const res = await api(server, 'POST', '/register', { json: { login: uniqueLogin(), password: 'long\u0000enough pw' } });
+    assertError(res, 400);
+    const u = await registerUser(server);
+    assertError(await api(server, 'POST', '/login', { json: { username: u.login, password: `${u.password}\u0000x` } }), 401);
+  });
+
+  test('/login and /token with a login that cannot exist: 400 naming the rule', async () => {
+    for (const username of ['has space', 'a'.repeat(65), 'émile'])
+      for (const path of ['/login', '/token']) {
+        const res = await api(server, 'POST', path, { json: { username, password: 'whatever pw' } });
+        assertError(res, 400);
+        assert.match(res.body.detail, /Login must be/);
+      }
+  });
+});

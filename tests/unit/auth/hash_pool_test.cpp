@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -219,6 +220,74 @@ TEST(HashPool, DestructorJoinsCleanly) {
     (void)pool.run_hash("x", 4);
   }
   SUCCEED();
+}
+
+// The asynchronous path: the caller returns at once and the completion reports the outcome.
+TEST(HashPoolSubmit, RunsTheJobThenCallsDoneOnAPoolThread) {
+  HashPool pool(1);
+  std::promise<std::pair<bool, std::thread::id>> seen;
+  bool ran = false;
+  ASSERT_TRUE(pool.submit([&] { ran = true; },
+                          [&](std::exception_ptr e) { seen.set_value({e == nullptr, std::this_thread::get_id()}); }));
+  auto [ok, thread] = seen.get_future().get();
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE(ran);
+  EXPECT_NE(thread, std::this_thread::get_id());
+}
+
+TEST(HashPoolSubmit, AJobsExceptionReachesDone) {
+  HashPool pool(1);
+  std::promise<std::exception_ptr> seen;
+  ASSERT_TRUE(pool.submit([] { throw std::invalid_argument("bad"); }, [&](std::exception_ptr e) { seen.set_value(e); }));
+  EXPECT_THROW(std::rethrow_exception(seen.get_future().get()), std::invalid_argument);
+}
+
+// One thread held by a gate: the queue fills to max_queued, and the next submit is refused.
+TEST(HashPoolSubmit, QueueIsBoundedByCount) {
+  HashPool pool(1, std::chrono::hours(1), HashQueueLimits{3, std::chrono::seconds(60)});
+  std::promise<void> gate;
+  auto open = gate.get_future().share();
+  std::atomic<int> done{0};
+  auto wait_gate = [open] { open.wait(); };
+  auto count = [&](std::exception_ptr) { ++done; };
+  ASSERT_TRUE(pool.submit(wait_gate, count));
+  ASSERT_TRUE(eventually([&] { return pool.queued() == 0; }));  // the first one is running
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(pool.submit(wait_gate, count)) << i;
+  EXPECT_EQ(pool.queued(), 3u);
+  EXPECT_FALSE(pool.submit(wait_gate, count));
+  EXPECT_EQ(pool.rejected_full(), 1u);
+  gate.set_value();
+  ASSERT_TRUE(eventually([&] { return done == 4; }));
+  EXPECT_TRUE(pool.submit([] {}, count));  // room again
+  ASSERT_TRUE(eventually([&] { return done == 5; }));
+}
+
+// A job that waited past max_wait is not run; its completion gets HashQueueTimeout.
+TEST(HashPoolSubmit, QueueIsBoundedByWait) {
+  HashPool pool(1, std::chrono::hours(1), HashQueueLimits{16, std::chrono::milliseconds(100)});
+  std::promise<void> gate;
+  auto open = gate.get_future().share();
+  ASSERT_TRUE(pool.submit([open] { open.wait(); }, [](std::exception_ptr) {}));
+  std::promise<std::exception_ptr> late;
+  bool ran = false;
+  ASSERT_TRUE(pool.submit([&] { ran = true; }, [&](std::exception_ptr e) { late.set_value(e); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // longer than max_wait, by design
+  gate.set_value();
+  auto error = late.get_future().get();
+  EXPECT_FALSE(ran);
+  EXPECT_THROW(std::rethrow_exception(error), HashQueueTimeout);
+  EXPECT_EQ(pool.rejected_timeout(), 1u);
+}
+
+// Destroying the pool completes every queued job, so no suspended request is left unanswered.
+TEST(HashPoolSubmit, DestructorCompletesQueuedJobs) {
+  std::atomic<int> done{0};
+  {
+    HashPool pool(1);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(pool.submit([] { std::this_thread::sleep_for(std::chrono::milliseconds(2)); },
+                                                         [&](std::exception_ptr) { ++done; }));
+  }
+  EXPECT_EQ(done, 10);
 }
 
 }  // namespace
