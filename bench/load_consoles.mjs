@@ -47,6 +47,8 @@ const server = await startServer({ storage: 'embedded', env: {
   VMSHARE_QEMU: path.join(BENCH_DIR, 'fake_rfb_qemu'), VMSHARE_IMAGES: path.join(tmp, 'images.json'),
   VMSHARE_ACCEL: 'tcg', VMSHARE_MAX_VMS: String(USERS + 10), VMSHARE_DISCONNECT_GRACE_S: '600',
   BCRYPT_COST: '4',  // set-up speed only; logins are not what this measures
+  // VIEWERS consoles per VM (and per user) must fit under the console caps.
+  CONSOLE_VIEWERS_PER_VM: String(Math.max(4, VIEWERS)), CONSOLE_VIEWERS_PER_USER: String(Math.max(8, VIEWERS)),
 } });
 try {
   const pid = server.proc.pid;

@@ -64,7 +64,8 @@ try_vmshare() {
     "$work/base.qcow2" >"$work/images.json"
   env -u VMSHARE_BIN PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$PWD/$BUILD/bench/fake_rfb_qemu" \
     VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg COOKIE_SECURE=false \
-    ALLOWED_ORIGINS="http://127.0.0.1:$port" "$VMSHARE_BIN" >"$work/vmshare.log" 2>&1 &
+    ALLOWED_ORIGINS="http://127.0.0.1:$port" CONSOLE_VIEWERS_PER_VM=$((CLIENTS + 1)) CONSOLE_VIEWERS_PER_USER=$((CLIENTS + 1)) \
+    "$VMSHARE_BIN" >"$work/vmshare.log" 2>&1 &
   vm_pid=$!; pids+=($vm_pid)
   wait_for port_open "$port" || { vm_note="vmshare did not start: $(tail -n 3 "$work/vmshare.log")"; return; }
   local base="http://127.0.0.1:$port" jar="$work/cookies" code

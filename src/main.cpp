@@ -88,7 +88,10 @@ int serve(Config config, const char* argv0) {
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,
                                              server.workers().get_executor());
   app->vms->reconcile();
-  app->snapshots = std::make_unique<vm::SnapshotService>(config.data_dir, *app->users, *app->vms);
+  app->snapshots = std::make_unique<vm::SnapshotService>(
+      config.data_dir, *app->users, *app->vms,
+      vm::SnapshotStoreLimits{static_cast<std::int64_t>(config.snapshot_store_max_mb), config.snapshot_store_max_files,
+                              config.min_free_disk_mb << 20});
   try {
     app->snapshots->reconcile();
   } catch (const ServiceUnavailable& e) {

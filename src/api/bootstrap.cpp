@@ -50,6 +50,8 @@ std::unique_ptr<AppContext> make_app_context(const Config& config) {
   app->users = store::make_user_store(config);
   app->sessions = store::make_session_store(config);
   app->isos = std::make_shared<vm::IsoStore>(config.data_dir, config.max_iso_bytes);
+  app->isos->set_limits({config.uploads_per_user, config.iso_store_max_mb << 20,
+                         static_cast<std::uint64_t>(config.iso_store_max_files), config.min_free_disk_mb << 20});
   app->hashes = std::make_unique<auth::HashPool>(
       static_cast<unsigned>(config.hash_threads), auth::kHashBoostAfter,
       auth::HashQueueLimits{static_cast<std::size_t>(config.hash_queue_max), std::chrono::milliseconds(config.hash_queue_wait_ms)});

@@ -5,7 +5,9 @@
 #include "api/json_body.h"
 #include "api/obs_routes.h"
 #include "core/errors.h"
+#include "obs/feedback_throttle.h"
 #include "obs/telegram.h"
+#include "obs/vmshare_metrics.h"
 
 namespace vmshare::api {
 
@@ -22,7 +24,9 @@ std::size_t utf8_length(const std::string& s) {
 }  // namespace
 
 void register_feedback_routes(http::Router& router, AppContext& app) {
-  router.post("/feedback", [&app](http::Request& request) {
+  auto throttle = std::make_shared<obs::FeedbackThrottle>(app.config.feedback_max_per_user,
+                                                          std::chrono::seconds(app.config.feedback_window_s));
+  router.post("/feedback", [&app, throttle](http::Request& request) {
     const auto caller = authenticate(app, request);
     const auto body = parse_body_object(request);
     auto message = optional_string(body, "message");
@@ -34,6 +38,13 @@ void register_feedback_routes(http::Router& router, AppContext& app) {
     const obs::TelegramTarget target{app.config.telegram_api_url, app.config.tg_bot_token, app.config.tg_chat_id};
     if (!target.configured())
       throw ApiError(503, "Feedback is not available: Telegram is not configured on this server");
+    if (auto wait = throttle->take(caller.id)) {
+      obs::metrics().cap_refusals_total.with({"feedback"}).inc();
+      throw ApiError(429,
+                     "You have sent " + std::to_string(app.config.feedback_max_per_user) +
+                         " messages recently (the limit); please wait " + std::to_string(wait->count()) + " s",
+                     {{"Retry-After", std::to_string(wait->count())}});
+    }
     try {
       obs::telegram_send(target, obs::feedback_html(caller.login, caller.id, *message));
     } catch (const obs::TelegramError& e) {

@@ -20,7 +20,7 @@ namespace {
 constexpr std::chrono::seconds kGrafanaHeaderTimeout{60};
 
 http::Response proxy(AppContext& app, http::Request& request) {
-  authenticate(app, request);
+  const auto caller = authenticate(app, request);
   if (app.config.grafana_url.empty()) throw ApiError(404, "Grafana is not configured");
   if (!request.response_stream) throw std::logic_error("the Grafana proxy needs a streamed response");
   auto& stream = *request.response_stream;
@@ -29,7 +29,7 @@ http::Response proxy(AppContext& app, http::Request& request) {
   // The raw target keeps the client's encoding and query exactly; Grafana serves from /grafana/.
   out.url = obs::grafana_upstream_url(app.config.grafana_url, request.target);
   out.headers = obs::grafana_request_headers(obs::HeaderList(request.headers.begin(), request.headers.end()),
-                                             request.peer_address);
+                                             request.peer_address, grafana_identity(app, caller));
   out.body = std::move(request.body);
   out.timeout = std::chrono::milliseconds(0);  // a body of any size takes as long as it takes
   out.header_timeout = kGrafanaHeaderTimeout;

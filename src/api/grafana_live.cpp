@@ -20,7 +20,7 @@ constexpr std::chrono::seconds kConnectTimeout{10};
 
 std::function<http::WebSocketDecision(http::Request&)> grafana_live_websocket(AppContext& app) {
   return [&app](http::Request& request) {
-    authenticate(app, request);
+    const auto caller = authenticate(app, request);
     // Browsers always send Origin on a WebSocket: another site's page must not ride the cookie.
     require_same_origin(app, request);
     if (app.config.grafana_url.empty()) throw ApiError(404, "Grafana is not configured");
@@ -30,7 +30,7 @@ std::function<http::WebSocketDecision(http::Request&)> grafana_live_websocket(Ap
     http::WebSocketTarget target{where->host, where->port, where->host_header, where->target};
     http::WebSocketClientOptions options;
     options.headers = obs::grafana_ws_request_headers(obs::HeaderList(request.headers.begin(), request.headers.end()),
-                                                      request.peer_address);
+                                                      request.peer_address, grafana_identity(app, caller));
     options.timeout = kConnectTimeout;
     // Filled by before_accept, taken by on_open: both run on the connection's strand.
     auto upstream = std::make_shared<std::shared_ptr<http::WebSocketStream>>();
@@ -60,6 +60,10 @@ std::function<http::WebSocketDecision(http::Request&)> grafana_live_websocket(Ap
     };
     return decision;
   };
+}
+
+obs::GrafanaIdentity grafana_identity(const AppContext& app, const Caller& caller) {
+  return {app.config.grafana_auth_proxy_header, caller.login, app.config.grafana_auth_proxy_role};
 }
 
 }  // namespace vmshare::api

@@ -8,6 +8,7 @@
 #include "api/vm_errors.h"
 #include "core/errors.h"
 #include "http/byte_range.h"
+#include "obs/vmshare_metrics.h"
 #include "vm/snapshot_service.h"
 
 #include <sys/stat.h>
@@ -34,6 +35,12 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
                                        {"charged_from", created.charged_from},
                                        {"total_mb", created.total_mb},
                                        {"cap_mb", created.cap_mb}});
+    } catch (const vm::SnapshotStoreFull& e) {
+      obs::metrics().cap_refusals_total.with({"snapshot_store"}).inc();
+      throw ApiError(507, e.what());
+    } catch (const vm::SnapshotDiskFull& e) {
+      obs::metrics().cap_refusals_total.with({"disk_free"}).inc();
+      throw ApiError(507, e.what());
     } catch (const store::QuotaExceeded& e) {
       throw ApiError(413, "Snapshot quota exceeded: " + std::to_string(e.stored) + " of " +
                               std::to_string(e.capacity) + " MB used, this snapshot needs about " +
@@ -47,6 +54,8 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     auto name = require_string(body, "snapshot");
     auto record = app.snapshots->get(caller.id, name);
     if (auto running = app.vms->vm_of_user(caller.id)) return launch_response({*running, false}, "");
+    // Held until the launch returns: a /remove_snapshot meanwhile gets 409, one before it wins (404 here).
+    auto claim = app.snapshots->claim_boot(caller.id, name);
     vm::LaunchSpec spec;
     spec.user_id = caller.id;
     spec.os_type = record.os_type;
@@ -74,6 +83,18 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
                                      {"freed_mb", removed.record.size_mb},
                                      {"total_mb", removed.total_mb}});
   }));
+
+  // This node's snapshot store, mirrored at scrape time.
+  obs::metrics().registry.on_collect([&app] {
+    if (!app.users || !app.vms) return;
+    try {
+      const auto usage = app.users->node_snapshot_usage(app.vms->node_id());
+      obs::metrics().stored_bytes.with({"snapshots"}).set(double(usage.mb) * (1 << 20));
+      obs::metrics().stored_files.with({"snapshots"}).set(double(usage.files));
+    } catch (const std::exception&) {
+      // Database unavailable: keep the last values; vmshare_db_errors_total says why.
+    }
+  });
 
   router.get("/snapshots/<name>/download", with_vm_errors([&app](http::Request& request) {
     auto caller = authenticate(app, request);

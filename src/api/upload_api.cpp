@@ -1,7 +1,9 @@
 // POST /api/post: the user's ISO, streamed from a multipart/form-data body (field "file") into
 // the IsoStore. The body is never held in memory, and nothing is stored unless the whole
 // upload arrived, fits the limit and is an ISO 9660 image.
+#include <algorithm>
 #include <optional>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -11,6 +13,7 @@
 #include "api/routes.h"
 #include "core/errors.h"
 #include "http/multipart_reader.h"
+#include "obs/vmshare_metrics.h"
 #include "vm/iso_store.h"
 
 namespace vmshare::api {
@@ -90,6 +93,33 @@ std::uint64_t receive_iso(AppContext& app, http::Request& request, std::int64_t 
   return upload->commit();
 }
 
+http::Response refused(const char* cap, int status, const std::string& detail) {
+  obs::metrics().cap_refusals_total.with({cap}).inc();
+  auto r = http::error_response(status, detail);
+  if (status == 429) r.header("Retry-After", "10");
+  return r;
+}
+
+// Takes the user's upload slot and room for the ISO before any body byte is read; a refusal
+// is answered at once, so it holds a worker for no longer than that.
+std::variant<vm::IsoReservation, http::Response> admit_upload(AppContext& app, const http::Request& request,
+                                                              std::int64_t user_id) {
+  const auto max = app.config.max_iso_bytes;
+  // The file is part of the body, so the body's length bounds it.
+  const auto expected = std::min(request.content_length.value_or(max), max);
+  try {
+    return app.isos->reserve(user_id, expected);
+  } catch (const vm::IsoUploadsBusy& e) {
+    return refused("uploads_per_user", 429, e.what());
+  } catch (const vm::IsoStoreFull& e) {
+    spdlog::warn("ISO upload by user {} refused: {}", user_id, e.what());
+    return refused("iso_store", 507, e.what());
+  } catch (const vm::IsoStorageFull& e) {
+    spdlog::warn("ISO upload by user {} refused: less than MIN_FREE_DISK_MB would stay free", user_id);
+    return refused("disk_free", 507, e.what());
+  }
+}
+
 http::Response upload_iso(AppContext& app, http::Request& request) {
   const Caller caller = authenticate(app, request);  // 401/403 before any body byte is read
   if (request.content_length && *request.content_length > app.config.max_iso_bytes + kMultipartOverhead)
@@ -97,6 +127,12 @@ http::Response upload_iso(AppContext& app, http::Request& request) {
   const std::string* content_type = request.header("Content-Type");
   const auto boundary = content_type ? http::multipart_boundary(*content_type) : std::nullopt;
   if (!boundary) throw ApiError(400, "Expected a multipart/form-data body with a boundary");
+  auto admission = admit_upload(app, request, caller.id);
+  if (auto* refusal = std::get_if<http::Response>(&admission)) return std::move(*refusal);
+  struct InProgress {
+    InProgress() { obs::metrics().uploads_in_progress.get().inc(); }
+    ~InProgress() { obs::metrics().uploads_in_progress.get().dec(); }
+  } in_progress;
 
   std::uint64_t size = 0;
   try {
@@ -111,6 +147,7 @@ http::Response upload_iso(AppContext& app, http::Request& request) {
     return http::error_response(400, e.what());
   } catch (const vm::IsoStorageFull& e) {
     spdlog::warn("ISO upload by user {} refused: the data folder's disk is full", caller.id);
+    obs::metrics().cap_refusals_total.with({"disk_free"}).inc();
     drain(request);
     return http::error_response(507, e.what());
   } catch (const vm::IsoStoreError& e) {
@@ -140,6 +177,12 @@ void register_upload_routes(http::Router& router, AppContext& app) {
   route.max_body_bytes = app.config.max_iso_bytes + kMultipartOverhead;
   route.handler = [&app](http::Request& request) { return upload_iso(app, request); };
   router.add(std::move(route));
+  // The store's size is mirrored at scrape time (a directory read), never stale.
+  obs::metrics().registry.on_collect([isos = app.isos] {
+    const auto usage = isos->usage();
+    obs::metrics().stored_bytes.with({"isos"}).set(double(usage.bytes));
+    obs::metrics().stored_files.with({"isos"}).set(double(usage.files));
+  });
 }
 
 }  // namespace vmshare::api

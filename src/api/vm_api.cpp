@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
+#include "api/console_admission.h"
 #include "api/json_body.h"
 #include "api/launch_response.h"
 #include "api/routes.h"
@@ -141,7 +142,8 @@ void register_vm_routes(http::Router& router, AppContext& app) {
   console.method = "GET";
   console.pattern = "/ws/<vmid>";
   console.handler = [](http::Request&) { return http::error_response(426, "WebSocket upgrade required"); };
-  console.websocket = [&app](http::Request& request) {
+  auto viewer_slots = vm::ViewerSlots::create({app.config.console_viewers_per_vm, app.config.console_viewers_per_user});
+  console.websocket = [&app, viewer_slots](http::Request& request) {
     auto caller = authenticate(app, request);
     // Browsers always send Origin on a WebSocket; another site's page must not reach a console
     // with the user's cookie (cross-site WebSocket hijacking).
@@ -151,16 +153,18 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     if (!v) throw ApiError(404, "No such VM");
     if (v->user_id != caller.id && !caller.is_admin()) throw ApiError(403, "This console belongs to another user");
     const std::string socket_path = app.vms->vnc_socket(vmid);
+    auto slot = admit_console_viewer(*viewer_slots, vmid, caller.id);  // 429 before the upgrade; freed on close
 
     http::WebSocketDecision decision;
     if (wants_binary_protocol(request)) decision.subprotocol = "binary";
-    decision.on_open = [&app, vmid, socket_path](http::WebSocketStream&& ws) {
+    decision.on_open = [&app, vmid, socket_path, slot](http::WebSocketStream&& ws) {
       struct Link {
         std::uint64_t viewer = 0;
         bool attached = false;
       };
       auto link = std::make_shared<Link>();
-      auto bridge = vm::ConsoleBridge::start(std::move(ws), socket_path, {[&app, vmid, link] {
+      auto bridge = vm::ConsoleBridge::start(std::move(ws), socket_path, {[&app, vmid, link, slot] {
+        slot->release();
         if (link->attached) app.vms->detach_viewer(vmid, link->viewer);
       }});
       try {

@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -145,6 +147,16 @@ const std::map<std::string, Setter>& setters() {
       {"VMSHARE_MAX_SESSION_S", [](Config& c, const std::string& v) { c.max_session_s = parse_number<int>("VMSHARE_MAX_SESSION_S", v, 10, 86400 * 30); }},
       {"VMSHARE_STOP_TIMEOUT_S", [](Config& c, const std::string& v) { c.stop_timeout_s = parse_number<int>("VMSHARE_STOP_TIMEOUT_S", v, 1, 600); }},
       {"MAX_ISO_BYTES", [](Config& c, const std::string& v) { c.max_iso_bytes = parse_number<std::uint64_t>("MAX_ISO_BYTES", v, 1, 1ULL << 40); }},
+      {"CONSOLE_VIEWERS_PER_VM", [](Config& c, const std::string& v) { c.console_viewers_per_vm = parse_number<int>("CONSOLE_VIEWERS_PER_VM", v, 1, 1000); }},
+      {"CONSOLE_VIEWERS_PER_USER", [](Config& c, const std::string& v) { c.console_viewers_per_user = parse_number<int>("CONSOLE_VIEWERS_PER_USER", v, 1, 1000); }},
+      {"UPLOADS_PER_USER", [](Config& c, const std::string& v) { c.uploads_per_user = parse_number<int>("UPLOADS_PER_USER", v, 1, 64); }},
+      {"ISO_STORE_MAX_MB", [](Config& c, const std::string& v) { c.iso_store_max_mb = parse_number<std::uint64_t>("ISO_STORE_MAX_MB", v, 1, 1ULL << 30); }},
+      {"ISO_STORE_MAX_FILES", [](Config& c, const std::string& v) { c.iso_store_max_files = parse_number<int>("ISO_STORE_MAX_FILES", v, 1, 10000000); }},
+      {"SNAPSHOT_STORE_MAX_MB", [](Config& c, const std::string& v) { c.snapshot_store_max_mb = parse_number<std::uint64_t>("SNAPSHOT_STORE_MAX_MB", v, 1, 1ULL << 30); }},
+      {"SNAPSHOT_STORE_MAX_FILES", [](Config& c, const std::string& v) { c.snapshot_store_max_files = parse_number<int>("SNAPSHOT_STORE_MAX_FILES", v, 1, 10000000); }},
+      {"MIN_FREE_DISK_MB", [](Config& c, const std::string& v) { c.min_free_disk_mb = parse_number<std::uint64_t>("MIN_FREE_DISK_MB", v, 0, 1ULL << 30); }},
+      {"FEEDBACK_MAX_PER_USER", [](Config& c, const std::string& v) { c.feedback_max_per_user = parse_number<int>("FEEDBACK_MAX_PER_USER", v, 1, 10000); }},
+      {"FEEDBACK_WINDOW_S", [](Config& c, const std::string& v) { c.feedback_window_s = parse_number<int>("FEEDBACK_WINDOW_S", v, 1, 86400 * 7); }},
       {"VMSHARE_CONFINE", [](Config& c, const std::string& v) {
          if (v != "auto" && v != "on" && v != "off") throw ConfigError("VMSHARE_CONFINE: must be auto, on or off");
          c.confine = v; }},
@@ -158,6 +170,14 @@ const std::map<std::string, Setter>& setters() {
       {"PROM_URL", [](Config& c, const std::string& v) { require_url("PROM_URL", v, {"http://", "https://"}); c.prom_url = v; }},
       {"GRAFANA_URL", [](Config& c, const std::string& v) { require_url("GRAFANA_URL", v, {"http://", "https://"}); c.grafana_url = v; }},
       {"GRAFANA_IFRAME_BASE", [](Config& c, const std::string& v) { c.grafana_iframe_base = v; }},
+      {"GRAFANA_AUTH_PROXY_HEADER", [](Config& c, const std::string& v) {
+         const bool token = std::all_of(v.begin(), v.end(), [](char ch) { return std::isalnum((unsigned char)ch) || ch == '-' || ch == '_'; });
+         if (!token) throw ConfigError("GRAFANA_AUTH_PROXY_HEADER: must be a header name such as X-WEBAUTH-USER");
+         c.grafana_auth_proxy_header = v; }},
+      {"GRAFANA_AUTH_PROXY_ROLE", [](Config& c, const std::string& v) {
+         if (v != "Viewer" && v != "Editor" && v != "Admin" && !v.empty())
+           throw ConfigError("GRAFANA_AUTH_PROXY_ROLE: must be Viewer, Editor, Admin or empty");
+         c.grafana_auth_proxy_role = v; }},
       {"METRICS_TOKEN", [](Config& c, const std::string& v) { c.metrics_token = v; }},
       {"TG_BOT_TOKEN", [](Config& c, const std::string& v) { c.tg_bot_token = v; }},
       {"TG_CHAT_ID", [](Config& c, const std::string& v) { c.tg_chat_id = v; }},
@@ -174,6 +194,16 @@ const std::map<std::string, Setter>& setters() {
          c.log_level = v; }},
   };
   return table;
+}
+
+// Uploads hold a worker each and at most half the workers may (http/http_session.cpp): one
+// account's slots must leave some of those for everyone else.
+void check_upload_slots(const Config& config) {
+  const int node_slots = std::max(1, config.worker_threads / 2);
+  if (node_slots > 1 && config.uploads_per_user >= node_slots)
+    throw ConfigError(fmt::format("UPLOADS_PER_USER: {} would let one account take all {} upload slots "
+                                  "(half of VMSHARE_WORKER_THREADS); use at most {}",
+                                  config.uploads_per_user, node_slots, node_slots - 1));
 }
 
 }  // namespace
@@ -200,6 +230,7 @@ Config parse_config(const std::map<std::string, std::string>& file_values,
   }
   if (config.io_threads == 0)
     config.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  check_upload_slots(config);
   return config;
 }
 

@@ -77,6 +77,18 @@ struct Config {
   int max_session_s = 14400;
   int stop_timeout_s = 20;
   std::uint64_t max_iso_bytes = 2ULL << 30;
+  // Caps that keep one account (or one node's disk) from taking everything; each refusal is
+  // counted in vmshare_cap_refusals_total{cap}.
+  int console_viewers_per_vm = 4;     // console WebSockets open on one VM (429 above)
+  int console_viewers_per_user = 8;   // console WebSockets one user has open, any VMs (429 above)
+  int uploads_per_user = 1;           // ISO uploads in progress per user (429 above)
+  std::uint64_t iso_store_max_mb = 65536;  // all stored ISOs on this node together (507 above)
+  int iso_store_max_files = 500;           // stored ISOs on this node (507 above)
+  std::uint64_t snapshot_store_max_mb = 262144;  // this node's snapshots together (507 above)
+  int snapshot_store_max_files = 5000;           // this node's snapshots (507 above)
+  std::uint64_t min_free_disk_mb = 2048;  // an ISO or snapshot never leaves less free in the data folder (507)
+  int feedback_max_per_user = 5;          // /feedback messages per user per window (429 above)
+  int feedback_window_s = 3600;
   // confinement (vm/confinement.h, vm/cgroups.h)
   std::string confine = "auto";               // auto | on | off: QEMU as a per-VM user
   std::uint32_t vm_uid_base = 1900000000;     // VM n runs as uid/gid base+n (no passwd entry needed)
@@ -88,6 +100,10 @@ struct Config {
   std::string prom_url;
   std::string grafana_url;
   std::string grafana_iframe_base = "/grafana";
+  // Grafana's auth proxy fed by vmshare: this header carries the signed-in user's login and
+  // X-WEBAUTH-ROLE the fixed role. Empty: no identity is sent (anonymous viewer or Grafana's own sign-in).
+  std::string grafana_auth_proxy_header;
+  std::string grafana_auth_proxy_role = "Viewer";  // Viewer | Editor | Admin | "" (none sent)
   std::string metrics_token;
   std::string tg_bot_token;
   std::string tg_chat_id;

@@ -96,7 +96,26 @@ std::string strip_cookie(std::string_view header, std::string_view name) {
   return out;
 }
 
-HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address) {
+bool grafana_forwards_request_header(std::string_view name) {
+  // An allowlist, not a denylist: a header Grafana (or a plugin, or an auth proxy setting)
+  // trusts must never arrive from a browser just because nobody thought to block it.
+  static constexpr std::string_view kAllowed[] = {
+      "Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "Content-Type", "Cookie", "If-Match",
+      "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "Origin", "Pragma", "Range",
+      "Referer", "User-Agent", "X-Requested-With",
+      // Sent by Grafana's own front end: the organisation chosen, cache bypass, and the headers
+      // that name the dashboard/panel/query in Grafana's logs.
+      "X-Grafana-Org-Id", "X-Grafana-NoCache", "X-Grafana-Device-Id", "X-Grafana-From-Expr",
+      "X-Grafana-To-Expr", "X-Dashboard-Uid", "X-Dashboard-Title", "X-Panel-Id", "X-Panel-Title",
+      "X-Panel-Plugin-Id", "X-Datasource-Uid", "X-Query-Group-Id", "X-Plugin-Id", "X-Cache-Skip"};
+  return std::any_of(std::begin(kAllowed), std::end(kAllowed), [&](std::string_view a) { return iequals(a, name); });
+}
+
+namespace {
+
+// The part both the HTTP and the WebSocket requests share; `extra` is one more allowed header.
+HeaderList forwarded_headers(const HeaderList& incoming, const std::string& remote_address,
+                             const GrafanaIdentity& identity, std::string_view extra) {
   std::string connection, forwarded_for, host, proto = "http";
   for (const auto& [k, v] : incoming) {
     if (iequals(k, "Connection")) connection = v;
@@ -109,9 +128,10 @@ HeaderList grafana_request_headers(const HeaderList& incoming, const std::string
     if (iequals(k, "X-Forwarded-Host") && !v.empty()) host = v;
   HeaderList out;
   for (const auto& [k, v] : incoming) {
-    if (is_hop_by_hop(k, connection) || iequals(k, "Host") || iequals(k, "Content-Length") ||
-        iequals(k, "Authorization") || iequals(k, "Expect") || iequals(k, "X-Forwarded-For") ||
-        iequals(k, "X-Forwarded-Host") || iequals(k, "X-Forwarded-Proto"))
+    if (!grafana_forwards_request_header(k) && !(!extra.empty() && iequals(k, extra))) continue;
+    if (is_hop_by_hop(k, connection)) continue;  // "Connection: Accept" makes Accept hop-by-hop
+    // Whatever the allowlist says, the identity headers are ours alone to set.
+    if ((!identity.user_header.empty() && iequals(k, identity.user_header)) || iequals(k, kGrafanaRoleHeader))
       continue;
     if (iequals(k, "Cookie")) {
       auto rest = strip_cookie(v, "access_token");
@@ -123,7 +143,18 @@ HeaderList grafana_request_headers(const HeaderList& incoming, const std::string
   out.emplace_back("X-Forwarded-For", forwarded_for.empty() ? remote_address : forwarded_for + ", " + remote_address);
   if (!host.empty()) out.emplace_back("X-Forwarded-Host", host);
   out.emplace_back("X-Forwarded-Proto", proto);
+  if (!identity.user_header.empty() && !identity.login.empty()) {
+    out.emplace_back(identity.user_header, identity.login);
+    if (!identity.role.empty()) out.emplace_back(std::string(kGrafanaRoleHeader), identity.role);
+  }
   return out;
+}
+
+}  // namespace
+
+HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address,
+                                   const GrafanaIdentity& identity) {
+  return forwarded_headers(incoming, remote_address, identity, {});
 }
 
 HeaderList grafana_response_headers(const HeaderList& upstream) {
@@ -191,15 +222,9 @@ std::optional<GrafanaWsTarget> grafana_ws_target(const std::string& grafana_url,
   return t;
 }
 
-HeaderList grafana_ws_request_headers(const HeaderList& incoming, const std::string& remote_address) {
-  HeaderList out;
-  for (auto& [k, v] : grafana_request_headers(incoming, remote_address)) {
-    if (iequals(k, "Sec-WebSocket-Key") || iequals(k, "Sec-WebSocket-Version") || iequals(k, "Sec-WebSocket-Extensions") ||
-        iequals(k, "Sec-WebSocket-Accept"))
-      continue;
-    out.emplace_back(k, v);
-  }
-  return out;
+HeaderList grafana_ws_request_headers(const HeaderList& incoming, const std::string& remote_address,
+                                      const GrafanaIdentity& identity) {
+  return forwarded_headers(incoming, remote_address, identity, "Sec-WebSocket-Protocol");
 }
 
 std::string grafana_upstream_url(const std::string& grafana_url, const std::string& target) {

@@ -28,10 +28,27 @@ bool is_hop_by_hop(std::string_view name, std::string_view connection_header = {
 // nothing is left.
 std::string strip_cookie(std::string_view cookie_header, std::string_view name);
 
-// Request headers for Grafana: no hop-by-hop headers, no Authorization, no Host or
-// Content-Length (the client sets them), our cookie removed; X-Forwarded-For appended to,
-// X-Forwarded-Host/Proto kept from a front proxy or derived from this request.
-HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address);
+// Whom Grafana's auth proxy should see (GRAFANA_AUTH_PROXY_HEADER): vmshare's signed-in user
+// under `user_header` and, when `role` is set, that fixed role under kGrafanaRoleHeader.
+// An empty user_header: no identity is sent.
+struct GrafanaIdentity {
+  std::string user_header;
+  std::string login;
+  std::string role;
+};
+inline constexpr std::string_view kGrafanaRoleHeader = "X-WEBAUTH-ROLE";
+
+// Whether a browser's request header may reach Grafana: content negotiation, caching and
+// conditional requests, Origin/Referer, Grafana's own X-Grafana-Org-Id and query tracing
+// headers. Everything else (X-WEBAUTH-USER and any other identity header an auth proxy might
+// trust, Authorization, hop-by-hop headers) stays here.
+bool grafana_forwards_request_header(std::string_view name);
+
+// Request headers for Grafana: only the allowlisted ones, our cookie removed from Cookie;
+// X-Forwarded-For appended to, X-Forwarded-Host/Proto kept from a front proxy or derived from
+// this request; then the identity, if any.
+HeaderList grafana_request_headers(const HeaderList& incoming, const std::string& remote_address,
+                                   const GrafanaIdentity& identity = {});
 // Response headers for the browser: hop-by-hop and framing headers removed, as are those our
 // server sets itself (Content-Type is returned through the response's own field).
 HeaderList grafana_response_headers(const HeaderList& upstream);
@@ -49,10 +66,11 @@ struct GrafanaWsTarget {
 };
 std::optional<GrafanaWsTarget> grafana_ws_target(const std::string& grafana_url, const std::string& target);
 
-// The upgrade request's headers for Grafana: grafana_request_headers() without those the
-// WebSocket client sets itself (Sec-WebSocket-Key/Version/Extensions); the browser's
-// Sec-WebSocket-Protocol offer and Origin pass on (Grafana checks Origin against its root_url).
-HeaderList grafana_ws_request_headers(const HeaderList& incoming, const std::string& remote_address);
+// The upgrade request's headers for Grafana: grafana_request_headers() plus the browser's
+// Sec-WebSocket-Protocol offer (the WebSocket client sets Key/Version/Extensions itself);
+// Origin passes on as for HTTP (Grafana checks it against its root_url).
+HeaderList grafana_ws_request_headers(const HeaderList& incoming, const std::string& remote_address,
+                                      const GrafanaIdentity& identity = {});
 
 // The body length to announce to the browser: the upstream Content-Length when it frames the
 // body (no Transfer-Encoding) and is a plain number; nullopt: send the body chunked.

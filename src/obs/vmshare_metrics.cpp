@@ -32,6 +32,10 @@ VmshareMetrics::VmshareMetrics(Registry& r)
       vm_launch_duration_seconds(r.histogram("vmshare_vm_launch_duration_seconds", "VM launch duration in seconds",
                                              {"result"}, kLaunchBuckets)),
       vm_exits_total(r.counter("vmshare_vm_exits_total", "VMs that ended, by reason", {"reason"})),
+      cap_refusals_total(r.counter("vmshare_cap_refusals_total", "Requests refused by a configured cap", {"cap"})),
+      uploads_in_progress(r.gauge("vmshare_uploads_in_progress", "ISO uploads being received")),
+      stored_bytes(r.gauge("vmshare_stored_bytes", "Bytes held by this node's ISO and snapshot stores", {"store"})),
+      stored_files(r.gauge("vmshare_stored_files", "Files held by this node's ISO and snapshot stores", {"store"})),
       alerts_total(r.counter("vmshare_alerts_total", "Watchdog alerts raised", {"condition", "state"})),
       build_info(r.gauge("vmshare_build_info", "Build information (always 1)", {"version"})) {}
 

@@ -36,6 +36,13 @@ struct VmshareMetrics {
   CounterFamily& console_bytes_total;  // {direction}
   HistogramFamily& vm_launch_duration_seconds;  // {result}
   CounterFamily& vm_exits_total;                // {reason}
+  // Caps (CONSOLE_VIEWERS_PER_*, UPLOADS_PER_USER, *_STORE_MAX_*, MIN_FREE_DISK_MB, FEEDBACK_*):
+  // requests refused by each, and what the node's stores hold.
+  CounterFamily& cap_refusals_total;  // {cap}: console_per_vm | console_per_user | uploads_per_user |
+                                      // iso_store | snapshot_store | disk_free | feedback
+  GaugeFamily& uploads_in_progress;
+  GaugeFamily& stored_bytes;  // {store}: isos | snapshots (this node's)
+  GaugeFamily& stored_files;  // {store}
   // The watchdog.
   CounterFamily& alerts_total;  // {condition, state}
   GaugeFamily& build_info;      // {version}

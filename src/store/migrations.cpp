@@ -33,6 +33,13 @@ CREATE INDEX snapshots_by_user ON snapshots (user_id, created_at DESC);
 )sql",
       // 3: which node holds a snapshot's file, so one node's start-up never drops another's.
       R"sql(ALTER TABLE snapshots ADD COLUMN node TEXT NOT NULL DEFAULT '';)sql",
+      // 4: boots in progress and a removal in progress, claimed by conditional UPDATEs so a
+      // snapshot is never deleted under a VM that is booting from it.
+      R"sql(
+ALTER TABLE snapshots ADD COLUMN booting INTEGER NOT NULL DEFAULT 0 CHECK (booting >= 0);
+ALTER TABLE snapshots ADD COLUMN removing INTEGER NOT NULL DEFAULT 0 CHECK (removing IN (0, 1));
+CREATE INDEX snapshots_by_node ON snapshots (node);
+)sql",
   };
   return m;
 }
@@ -67,6 +74,13 @@ CREATE INDEX snapshots_by_user ON snapshots (user_id, created_at DESC);
 )sql",
       // 3: which node holds a snapshot's file, so one node's start-up never drops another's.
       R"sql(ALTER TABLE snapshots ADD COLUMN node TEXT NOT NULL DEFAULT '';)sql",
+      // 4: boots in progress and a removal in progress, claimed by conditional UPDATEs so a
+      // snapshot is never deleted under a VM that is booting from it.
+      R"sql(
+ALTER TABLE snapshots ADD COLUMN booting INTEGER NOT NULL DEFAULT 0 CHECK (booting >= 0);
+ALTER TABLE snapshots ADD COLUMN removing BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX snapshots_by_node ON snapshots (node);
+)sql",
   };
   return m;
 }

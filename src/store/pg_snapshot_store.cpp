@@ -124,4 +124,70 @@ std::vector<SnapshotRecord> PgUserStore::all_snapshots() {
   });
 }
 
+bool PgUserStore::claim_snapshot_boot(std::int64_t user_id, const std::string& name) {
+  return with_conn(DbOp::update, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    // The UPDATE's row lock orders it against a concurrent removal claim: the second sees the first's result.
+    auto res = tx.exec_params("UPDATE snapshots SET booting = booting + 1 WHERE user_id = $1 AND name = $2 AND "
+                              "state = 'ready' AND NOT removing",
+                              user_id, name);
+    tx.commit();
+    return res.affected_rows() == 1;
+  });
+}
+
+void PgUserStore::release_snapshot_boot(const std::string& name) {
+  with_conn(DbOp::update, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE snapshots SET booting = booting - 1 WHERE name = $1 AND booting > 0", name);
+    tx.commit();
+  });
+}
+
+RemovalClaim PgUserStore::claim_snapshot_removal(std::int64_t user_id, const std::string& name) {
+  return with_conn(DbOp::update, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto res = tx.exec_params("UPDATE snapshots SET removing = true WHERE user_id = $1 AND name = $2 AND "
+                              "state = 'ready' AND booting = 0 AND NOT removing",
+                              user_id, name);
+    if (res.affected_rows() == 1) {
+      tx.commit();
+      return RemovalClaim::claimed;
+    }
+    auto now = tx.exec_params("SELECT removing FROM snapshots WHERE user_id = $1 AND name = $2 AND state = 'ready'",
+                              user_id, name);
+    tx.commit();
+    if (now.empty() || now[0][0].as<bool>()) return RemovalClaim::gone;
+    return RemovalClaim::booting;
+  });
+}
+
+void PgUserStore::cancel_snapshot_removal(const std::string& name) {
+  with_conn(DbOp::update, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE snapshots SET removing = false WHERE name = $1", name);
+    tx.commit();
+  });
+}
+
+std::int64_t PgUserStore::reset_snapshot_claims(const std::string& node) {
+  return with_conn(DbOp::update, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto res = tx.exec_params("UPDATE snapshots SET booting = 0, removing = false WHERE (node = $1 OR node = '') AND "
+                              "(booting <> 0 OR removing)",
+                              node);
+    tx.commit();
+    return static_cast<std::int64_t>(res.affected_rows());
+  });
+}
+
+SnapshotUsage PgUserStore::node_snapshot_usage(const std::string& node) {
+  return with_conn(DbOp::select, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto row = tx.exec_params1("SELECT COALESCE(SUM(size_mb), 0)::BIGINT, COUNT(*) FROM snapshots WHERE node = $1 OR node = ''",
+                               node);
+    return SnapshotUsage{row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
+  });
+}
+
 }  // namespace vmshare::store

@@ -139,4 +139,50 @@ std::vector<SnapshotRecord> SqliteUserStore::all_snapshots() {
   return out;
 }
 
+bool SqliteUserStore::claim_snapshot_boot(std::int64_t user_id, const std::string& name) {
+  std::lock_guard lock(mu_);
+  db_.prepare("UPDATE snapshots SET booting = booting + 1 WHERE user_id = ? AND name = ? AND state = 'ready' "
+              "AND removing = 0")
+      .bind(1, user_id).bind(2, name).step();
+  return db_.changes() == 1;
+}
+
+void SqliteUserStore::release_snapshot_boot(const std::string& name) {
+  std::lock_guard lock(mu_);
+  db_.prepare("UPDATE snapshots SET booting = booting - 1 WHERE name = ? AND booting > 0").bind(1, name).step();
+}
+
+RemovalClaim SqliteUserStore::claim_snapshot_removal(std::int64_t user_id, const std::string& name) {
+  std::lock_guard lock(mu_);
+  db_.prepare("UPDATE snapshots SET removing = 1 WHERE user_id = ? AND name = ? AND state = 'ready' "
+              "AND booting = 0 AND removing = 0")
+      .bind(1, user_id).bind(2, name).step();
+  if (db_.changes() == 1) return RemovalClaim::claimed;
+  auto st = db_.prepare("SELECT booting, removing FROM snapshots WHERE user_id = ? AND name = ? AND state = 'ready'");
+  st.bind(1, user_id).bind(2, name);
+  if (!st.step() || st.column_int(1) != 0) return RemovalClaim::gone;
+  return RemovalClaim::booting;
+}
+
+void SqliteUserStore::cancel_snapshot_removal(const std::string& name) {
+  std::lock_guard lock(mu_);
+  db_.prepare("UPDATE snapshots SET removing = 0 WHERE name = ?").bind(1, name).step();
+}
+
+std::int64_t SqliteUserStore::reset_snapshot_claims(const std::string& node) {
+  std::lock_guard lock(mu_);
+  db_.prepare("UPDATE snapshots SET booting = 0, removing = 0 WHERE (node = ? OR node = '') AND "
+              "(booting <> 0 OR removing <> 0)")
+      .bind(1, node).step();
+  return db_.changes();
+}
+
+SnapshotUsage SqliteUserStore::node_snapshot_usage(const std::string& node) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare("SELECT COALESCE(SUM(size_mb), 0), COUNT(*) FROM snapshots WHERE node = ? OR node = ''");
+  st.bind(1, node);
+  st.step();
+  return {st.column_int(0), st.column_int(1)};
+}
+
 }  // namespace vmshare::store

@@ -25,6 +25,12 @@ class SqliteUserStore final : public UserStore {
   std::optional<SnapshotRecord> find_snapshot(std::int64_t user_id, const std::string& name) override;
   std::vector<SnapshotRecord> list_snapshots(std::int64_t user_id) override;
   std::vector<SnapshotRecord> all_snapshots() override;
+  bool claim_snapshot_boot(std::int64_t user_id, const std::string& name) override;
+  void release_snapshot_boot(const std::string& name) override;
+  RemovalClaim claim_snapshot_removal(std::int64_t user_id, const std::string& name) override;
+  void cancel_snapshot_removal(const std::string& name) override;
+  std::int64_t reset_snapshot_claims(const std::string& node) override;
+  SnapshotUsage node_snapshot_usage(const std::string& node) override;
   std::string backend_name() const override { return "sqlite"; }
 
   // Highest applied migration version.

@@ -41,6 +41,19 @@ struct QuotaExceeded : std::runtime_error {
       : std::runtime_error("snapshot quota exceeded"), stored(s), capacity(c), requested(r) {}
 };
 
+// What claim_snapshot_removal found.
+enum class RemovalClaim {
+  claimed,  // the caller may delete the snapshot (and must, or cancel the claim)
+  booting,  // a boot holds it: nothing changed
+  gone,     // no such ready snapshot of this user, or another removal holds it
+};
+
+// This node's snapshots together (any state), for the node-wide cap.
+struct SnapshotUsage {
+  std::int64_t mb = 0;
+  std::int64_t files = 0;
+};
+
 struct SnapshotNameTaken : std::runtime_error {
   SnapshotNameTaken() : std::runtime_error("snapshot name taken") {}
 };
@@ -78,6 +91,20 @@ class UserStore {
   virtual std::optional<SnapshotRecord> find_snapshot(std::int64_t user_id, const std::string& name) = 0;
   virtual std::vector<SnapshotRecord> list_snapshots(std::int64_t user_id) = 0;  // newest first
   virtual std::vector<SnapshotRecord> all_snapshots() = 0;
+
+  // Booting a snapshot and removing it are serialised by its record: each is one conditional
+  // UPDATE, so of a boot and a removal racing for the same snapshot exactly one gets it.
+  // Adds a boot claim on the user's ready snapshot unless a removal holds it; false otherwise.
+  // Every true must be followed by release_snapshot_boot once the launch has returned.
+  virtual bool claim_snapshot_boot(std::int64_t user_id, const std::string& name) = 0;
+  virtual void release_snapshot_boot(const std::string& name) = 0;
+  // Marks the user's ready snapshot as being removed when no boot and no other removal holds it.
+  virtual RemovalClaim claim_snapshot_removal(std::int64_t user_id, const std::string& name) = 0;
+  virtual void cancel_snapshot_removal(const std::string& name) = 0;
+  // Start-up: clears the claims a crash left on this node's snapshots (and on those from
+  // before snapshots had a node); returns how many records had one.
+  virtual std::int64_t reset_snapshot_claims(const std::string& node) = 0;
+  virtual SnapshotUsage node_snapshot_usage(const std::string& node) = 0;
   virtual std::string backend_name() const = 0;  // "sqlite" | "postgresql"
 };
 

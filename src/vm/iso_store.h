@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -32,6 +34,19 @@ struct IsoStorageFull : VmError {
   IsoStorageFull() : VmError("Not enough disk space on the server to store the ISO") {}
 };
 
+// The user already has UPLOADS_PER_USER uploads in progress.
+struct IsoUploadsBusy : VmError {
+  explicit IsoUploadsBusy(int limit)
+      : VmError(limit == 1 ? "You already have an ISO upload in progress; wait for it to finish"
+                           : "You already have " + std::to_string(limit) +
+                                 " ISO uploads in progress (the limit); wait for one to finish") {}
+};
+
+// This node's ISO folder is at its cap (ISO_STORE_MAX_MB or ISO_STORE_MAX_FILES).
+struct IsoStoreFull : VmError {
+  using VmError::VmError;
+};
+
 // Any other I/O failure; what() carries the errno text but never a path.
 struct IsoStoreError : VmError {
   using VmError::VmError;
@@ -41,6 +56,45 @@ struct IsoStoreError : VmError {
 using IsoWriteFunction = std::function<ssize_t(int fd, const void* data, std::size_t size)>;
 
 class IsoStore;
+
+// Node-wide limits on what the ISO folder may hold; checked when an upload starts.
+struct IsoStoreLimits {
+  int uploads_per_user = 1;
+  std::uint64_t max_total_bytes = UINT64_MAX;  // all stored ISOs, uploads in progress included
+  std::uint64_t max_files = UINT64_MAX;
+  std::uint64_t min_free_bytes = 0;  // free space the data folder's filesystem keeps
+};
+
+// Stored ISOs on this node: what the folder holds (uploads in progress not included).
+struct IsoStoreUsage {
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+};
+
+// Free bytes for unprivileged writers on the filesystem holding `fd` (statvfs f_bavail).
+using FreeSpaceFunction = std::function<std::uint64_t(int fd)>;
+
+// Room for one upload: the user's upload slot and the bytes it may write, held from before
+// the body is read until the upload ends. Move-only; destroying it gives both back.
+class IsoReservation {
+ public:
+  IsoReservation() = default;
+  IsoReservation(IsoReservation&& other) noexcept;
+  IsoReservation& operator=(IsoReservation&& other) noexcept;
+  IsoReservation(const IsoReservation&) = delete;
+  IsoReservation& operator=(const IsoReservation&) = delete;
+  ~IsoReservation() { release(); }
+  void release() noexcept;
+
+ private:
+  friend class IsoStore;
+  IsoReservation(const IsoStore* store, std::int64_t user_id, std::uint64_t bytes, bool new_file)
+      : store_(store), user_id_(user_id), bytes_(bytes), new_file_(new_file) {}
+  const IsoStore* store_ = nullptr;
+  std::int64_t user_id_ = 0;
+  std::uint64_t bytes_ = 0;
+  bool new_file_ = false;
+};
 
 // One upload in progress. Move-only; destroying it without commit() removes the partial file
 // (an interrupted upload leaves nothing behind). Not thread-safe: one thread per upload.
@@ -67,6 +121,45 @@ class IsoUpload {
 
  private:
   friend class IsoStore;
+
+// Node-wide limits on what the ISO folder may hold; checked when an upload starts.
+struct IsoStoreLimits {
+  int uploads_per_user = 1;
+  std::uint64_t max_total_bytes = UINT64_MAX;  // all stored ISOs, uploads in progress included
+  std::uint64_t max_files = UINT64_MAX;
+  std::uint64_t min_free_bytes = 0;  // free space the data folder's filesystem keeps
+};
+
+// Stored ISOs on this node: what the folder holds (uploads in progress not included).
+struct IsoStoreUsage {
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+};
+
+// Free bytes for unprivileged writers on the filesystem holding `fd` (statvfs f_bavail).
+using FreeSpaceFunction = std::function<std::uint64_t(int fd)>;
+
+// Room for one upload: the user's upload slot and the bytes it may write, held from before
+// the body is read until the upload ends. Move-only; destroying it gives both back.
+class IsoReservation {
+ public:
+  IsoReservation() = default;
+  IsoReservation(IsoReservation&& other) noexcept;
+  IsoReservation& operator=(IsoReservation&& other) noexcept;
+  IsoReservation(const IsoReservation&) = delete;
+  IsoReservation& operator=(const IsoReservation&) = delete;
+  ~IsoReservation() { release(); }
+  void release() noexcept;
+
+ private:
+  friend class IsoStore;
+  IsoReservation(const IsoStore* store, std::int64_t user_id, std::uint64_t bytes, bool new_file)
+      : store_(store), user_id_(user_id), bytes_(bytes), new_file_(new_file) {}
+  const IsoStore* store_ = nullptr;
+  std::int64_t user_id_ = 0;
+  std::uint64_t bytes_ = 0;
+  bool new_file_ = false;
+};
   IsoUpload(const IsoStore& store, std::int64_t user_id, int fd, std::string temp_name);
   [[noreturn]] void fail_with_errno(int err, const char* what);
 
@@ -104,14 +197,32 @@ class IsoStore {
   // Removes ".upload-*.part" files; returns how many. Run at construction.
   std::size_t remove_partial_uploads() const;
 
+  void set_limits(IsoStoreLimits limits, FreeSpaceFunction free_space = {});
+  // Admits an upload of at most `expected_bytes` by the user, before any of it is read. Throws
+  // IsoUploadsBusy (the user's slots are taken), IsoStoreFull (the node's cap would be passed:
+  // stored ISOs other than the user's own, which the upload replaces, plus uploads in
+  // progress) or IsoStorageFull (less than min_free_bytes would stay free).
+  IsoReservation reserve(std::int64_t user_id, std::uint64_t expected_bytes) const;
+  IsoStoreUsage usage() const;
+  int uploads_in_progress() const;
+
  private:
   friend class IsoUpload;
+  friend class IsoReservation;
   static std::string file_name(std::int64_t user_id);
+  void give_back(const IsoReservation& r) const noexcept;
 
   std::string dir_;
   int dir_fd_ = -1;
   std::uint64_t max_bytes_;
   IsoWriteFunction write_;
+
+  IsoStoreLimits limits_;
+  FreeSpaceFunction free_space_;
+  mutable std::mutex mutex_;  // guards the reservations below
+  mutable std::map<std::int64_t, int> uploading_;  // user -> uploads in progress
+  mutable std::uint64_t reserved_bytes_ = 0;
+  mutable std::uint64_t reserved_files_ = 0;  // uploads by users with no stored ISO yet
 };
 
 }  // namespace vmshare::vm

@@ -1,11 +1,13 @@
 #include "vm/snapshot_service.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -17,8 +19,34 @@ namespace vmshare::vm {
 
 namespace fs = std::filesystem;
 
-SnapshotService::SnapshotService(std::string data_dir, store::UserStore& users, VmManager& vms)
-    : data_dir_(std::move(data_dir)), users_(users), vms_(vms) {
+namespace {
+
+std::uint64_t statvfs_free(const std::string& path) {
+  struct statvfs st{};
+  if (::statvfs(path.c_str(), &st) != 0) return UINT64_MAX;  // unknown: the copy itself will tell
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+}  // namespace
+
+SnapshotService::BootClaim::~BootClaim() {
+  if (!users_) return;
+  try {
+    users_->release_snapshot_boot(name_);
+  } catch (const std::exception& e) {
+    // The claim stays until this node restarts (reconcile clears it); until then the snapshot
+    // cannot be removed, which is the safe way to be wrong.
+    spdlog::error("snapshot {}: could not release its boot claim: {}", name_, e.what());
+  }
+}
+
+SnapshotService::SnapshotService(std::string data_dir, store::UserStore& users, VmManager& vms,
+                                 SnapshotStoreLimits limits, SnapshotFreeSpace free_space)
+    : data_dir_(std::move(data_dir)),
+      users_(users),
+      vms_(vms),
+      limits_(limits),
+      free_space_(free_space ? std::move(free_space) : SnapshotFreeSpace(statvfs_free)) {
   fs::create_directories(data_dir_ + "/snapshots");
   ::chmod((data_dir_ + "/snapshots").c_str(), 0700);
 }
@@ -48,7 +76,7 @@ SnapshotCreated SnapshotService::create(std::int64_t user_id, const std::string&
     record.name = snapshot_name(user_id, vm->os_type, vmid, attempt == 0 ? "" : new_vmid().substr(0, 6));
     record.file = "snapshots/" + std::to_string(user_id) + "/" + record.name;
     try {
-      quota = users_.reserve_snapshot(record);
+      quota = reserve_within_node_caps(record);
       break;
     } catch (const store::SnapshotNameTaken&) {
       if (attempt >= 5) throw;
@@ -87,6 +115,29 @@ SnapshotCreated SnapshotService::create(std::int64_t user_id, const std::string&
   return out;
 }
 
+store::User SnapshotService::reserve_within_node_caps(const store::SnapshotRecord& record) {
+  constexpr std::uint64_t kMiB = 1 << 20;
+  std::lock_guard lock(reserve_mutex_);
+  const auto usage = users_.node_snapshot_usage(record.node);
+  if (usage.files + 1 > limits_.max_files)
+    throw SnapshotStoreFull("This server already stores " + std::to_string(limits_.max_files) +
+                            " snapshots (its limit); remove one or ask the operator");
+  if (usage.mb + record.size_mb > limits_.max_mb)
+    throw SnapshotStoreFull("This server's snapshot storage is full (" + std::to_string(usage.mb) + " of " +
+                            std::to_string(limits_.max_mb) + " MB used, this snapshot needs about " +
+                            std::to_string(record.size_mb) + " MB); remove one or ask the operator");
+  const auto free = free_space_(data_dir_ + "/snapshots");
+  const auto needed = static_cast<std::uint64_t>(std::max<std::int64_t>(record.size_mb, 0)) * kMiB;
+  if (free < limits_.min_free_bytes || free - limits_.min_free_bytes < needed) throw SnapshotDiskFull();
+  return users_.reserve_snapshot(record);
+}
+
+SnapshotService::BootClaim SnapshotService::claim_boot(std::int64_t user_id, const std::string& name) {
+  if (!plausible_snapshot_name(name) || !users_.claim_snapshot_boot(user_id, name))
+    throw SnapshotNotFound("No such snapshot");
+  return BootClaim(users_, name);
+}
+
 store::SnapshotRecord SnapshotService::get(std::int64_t user_id, const std::string& name) {
   if (!plausible_snapshot_name(name)) throw SnapshotNotFound("No such snapshot");
   auto record = users_.find_snapshot(user_id, name);
@@ -102,9 +153,29 @@ std::vector<store::SnapshotRecord> SnapshotService::list(std::int64_t user_id) {
 }
 
 SnapshotRemoved SnapshotService::remove(std::int64_t user_id, const std::string& name) {
-  auto record = get(user_id, name);
-  if (vms_.snapshot_in_use(name)) throw SnapshotInUse("A running VM was booted from this snapshot; stop it first");
-  auto released = users_.release_snapshot(name);
+  if (!plausible_snapshot_name(name)) throw SnapshotNotFound("No such snapshot");
+  // The claim first, then the running-VM check: a boot that claimed before us is refused here,
+  // and one that comes after finds the claim and is refused there.
+  switch (users_.claim_snapshot_removal(user_id, name)) {
+    case store::RemovalClaim::claimed:
+      break;
+    case store::RemovalClaim::booting:
+      throw SnapshotInUse("A VM is booting from this snapshot; stop it first");
+    case store::RemovalClaim::gone:
+      throw SnapshotNotFound("No such snapshot");
+  }
+  std::optional<store::SnapshotRecord> released;
+  try {
+    if (vms_.snapshot_in_use(name)) throw SnapshotInUse("A running VM was booted from this snapshot; stop it first");
+    released = users_.release_snapshot(name);
+  } catch (...) {
+    try {
+      users_.cancel_snapshot_removal(name);
+    } catch (const std::exception& e) {
+      spdlog::error("snapshot {}: could not cancel its removal claim: {}", name, e.what());
+    }
+    throw;
+  }
   if (!released) throw SnapshotNotFound("No such snapshot");
   std::error_code ec;
   fs::remove(path_of(*released), ec);
@@ -116,6 +187,8 @@ SnapshotRemoved SnapshotService::remove(std::int64_t user_id, const std::string&
 }
 
 void SnapshotService::reconcile() {
+  if (auto n = users_.reset_snapshot_claims(vms_.node_id()))
+    spdlog::info("snapshots: cleared {} boot/removal claim(s) left by the previous run", n);
   std::set<std::string> known;
   for (const auto& r : users_.all_snapshots()) {
     // Another node's file lives in its own data folder: not ours to judge.

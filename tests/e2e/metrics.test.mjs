@@ -263,8 +263,11 @@ describe('observability with Prometheus, Grafana, Telegram and Sentry on loopbac
 
     assert.equal((await api(server, 'GET', '/grafana/api/health')).status, 401);
     const seen = grafana.calls.length;
+    // An allowlist: Grafana's own headers pass, anything else (identity headers above all) does not.
     const res = await api(server, 'GET', '/grafana/api/health?x=1&y=%2F', {
-      cookie: `${user.cookie}; grafana_session=abc`, headers: { 'X-Custom': 'kept' },
+      cookie: `${user.cookie}; grafana_session=abc`,
+      headers: { 'X-Custom': 'dropped', 'X-WEBAUTH-USER': 'admin', 'X-WEBAUTH-ROLE': 'Admin', 'X-Forwarded-User': 'admin',
+        'Remote-User': 'admin', 'X-Grafana-Org-Id': '1', 'Accept-Language': 'fr' },
     });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.echo, '/grafana/api/health?x=1&y=%2F');
@@ -274,7 +277,10 @@ describe('observability with Prometheus, Grafana, Telegram and Sentry on loopbac
     assert.equal(grafana.calls.length, seen + 1);
     assert.equal(call.headers.cookie, 'grafana_session=abc');
     assert.equal(call.headers.authorization, undefined);
-    assert.equal(call.headers['x-custom'], 'kept');
+    for (const h of ['x-custom', 'x-webauth-user', 'x-webauth-role', 'x-forwarded-user', 'remote-user'])
+      assert.equal(call.headers[h], undefined, h);
+    assert.equal(call.headers['x-grafana-org-id'], '1');
+    assert.equal(call.headers['accept-language'], 'fr');
     assert.equal(call.headers['x-forwarded-for'], '127.0.0.1');
 
     // Bearer-authenticated: the token is not forwarded either; bodies and statuses pass through.
@@ -333,9 +339,10 @@ describe('observability without its services', () => {
 // /grafana/api/stall sends a little and then nothing; /grafana/api/live/ws echoes WebSocket
 // messages ("close-me" makes it close with 4001) and refuses /grafana/api/live/forbidden.
 function fakeStreamingGrafana() {
-  const state = { sent: 0, lastSentAt: 0, closes: [], upgrades: [], liveClosed: [] };
+  const state = { sent: 0, lastSentAt: 0, closes: [], upgrades: [], liveClosed: [], requests: [] };
   const srv = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://grafana');
+    state.requests.push({ url: req.url, headers: req.headers });
     res.on('close', () => state.closes.push({ path: url.pathname, at: Date.now(), finished: res.writableFinished }));
     if (url.pathname === '/grafana/api/big') {
       const total = Number(url.searchParams.get('mb'));
@@ -410,8 +417,8 @@ const patternCheck = () => {
   }, () => bad];
 };
 
-function dialLive(server, path, { cookie, token, origin, protocols } = {}) {
-  const headers = {};
+function dialLive(server, path, { cookie, token, origin, protocols, headers: extra = {} } = {}) {
+  const headers = { ...extra };
   if (cookie) headers.Cookie = cookie;
   if (token) headers.Authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
@@ -524,7 +531,7 @@ describe('Grafana proxy: streamed bodies and Grafana Live', () => {
 
   test('Grafana Live: text and binary messages both ways, our credentials stay home, close passes through', async () => {
     const origin = server.url;
-    const ws = await dialLive(server, '/grafana/api/live/ws?x=1', { cookie: `grafana_session=g1; ${user.cookie}; theme=dark`, origin });
+    const ws = await dialLive(server, '/grafana/api/live/ws?x=1', { cookie: `grafana_session=g1; ${user.cookie}; theme=dark`, origin, headers: { 'X-WEBAUTH-USER': 'admin' } });
     let reply = nextMessage(ws);
     ws.send('{"id":1,"connect":{}}');
     let m = await reply;
@@ -550,6 +557,7 @@ describe('Grafana proxy: streamed bodies and Grafana Live', () => {
     assert.match(seen.headers.cookie, /theme=dark/);
     assert.equal(seen.headers.authorization, undefined);
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen.headers['x-webauth-user'], undefined, 'a forged identity stays here');
 
     // Grafana closes: the browser gets its code and reason.
     const fromGrafana = closed(ws);
@@ -583,5 +591,41 @@ describe('Grafana proxy: streamed bodies and Grafana Live', () => {
     assert.equal(grafana.state.upgrades.length, seen);
     // Grafana's own refusal (e.g. no Grafana sign-in) reaches the browser as it was.
     assert.equal(await status(dialLive(server, '/grafana/api/live/forbidden', { token: user.token })), 403);
+  });
+});
+
+describe('Grafana behind an auth proxy fed by vmshare (GRAFANA_AUTH_PROXY_HEADER)', () => {
+  let server, grafana, user;
+  before(async () => {
+    grafana = await fakeStreamingGrafana();
+    server = await startServer({ env: { GRAFANA_URL: grafana.url, GRAFANA_AUTH_PROXY_HEADER: 'X-WEBAUTH-USER' } });
+    user = await registerUser(server);
+  });
+  after(async () => {
+    await server?.stop();
+    grafana?.live.close();
+    grafana?.srv.closeAllConnections?.();
+    grafana?.srv.close();
+  });
+
+  test("Grafana sees the signed-in user's login and the fixed role, whatever the browser claims", async () => {
+    const res = await api(server, 'GET', '/grafana/api/nope', {
+      token: user.token, headers: { 'X-WEBAUTH-USER': 'admin', 'X-WEBAUTH-ROLE': 'Admin' },
+    });
+    assert.equal(res.status, 404);
+    const seen = grafana.state.requests.at(-1);
+    assert.equal(seen.headers['x-webauth-user'], user.login);
+    assert.equal(seen.headers['x-webauth-role'], 'Viewer');
+    // Not signed in: Grafana sees nothing at all.
+    const before = grafana.state.requests.length;
+    assert.equal((await api(server, 'GET', '/grafana/api/nope', { headers: { 'X-WEBAUTH-USER': 'admin' } })).status, 401);
+    assert.equal(grafana.state.requests.length, before);
+    // Grafana Live's upgrade carries the same identity.
+    const ws = await dialLive(server, '/grafana/api/live/ws', { token: user.token, headers: { 'X-WEBAUTH-USER': 'admin' } });
+    const up = grafana.state.upgrades.at(-1);
+    assert.equal(up.headers['x-webauth-user'], user.login);
+    assert.equal(up.headers['x-webauth-role'], 'Viewer');
+    ws.close();
+    await closed(ws);
   });
 });

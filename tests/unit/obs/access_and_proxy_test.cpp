@@ -55,10 +55,19 @@ TEST(GrafanaProxy, RequestHeadersDropOurCredentials) {
                 {"X-Secret-Hop", "1"},
                 {"Keep-Alive", "timeout=5"},
                 {"Content-Length", "3"},
-                {"Accept", "application/json"}};
+                {"Accept", "application/json"},
+                // Identity headers an auth proxy might trust, and anything else not allowlisted.
+                {"X-WEBAUTH-USER", "admin"},
+                {"x-webauth-role", "Admin"},
+                {"X-Forwarded-User", "admin"},
+                {"Remote-User", "admin"},
+                {"X-Grafana-Id", "forged"},
+                {"X-Custom", "dropped"},
+                {"X-Grafana-Org-Id", "2"}};
   auto out = grafana_request_headers(in, "127.0.0.1");
   HeaderList expected{{"Cookie", "grafana_session=abc; other=1"},
                       {"Accept", "application/json"},
+                      {"X-Grafana-Org-Id", "2"},
                       {"X-Forwarded-For", "127.0.0.1"},
                       {"X-Forwarded-Host", "vm.example"},
                       {"X-Forwarded-Proto", "http"}};
@@ -73,6 +82,43 @@ TEST(GrafanaProxy, RequestHeadersDropOurCredentials) {
   auto only_ours = grafana_request_headers({{"Cookie", "access_token=x"}}, "::1");
   for (const auto& [k, _] : only_ours) EXPECT_NE(k, "Cookie");
   EXPECT_EQ(strip_cookie("a=1;access_token=2 ; b=3", "access_token"), "a=1; b=3");
+}
+
+TEST(GrafanaProxy, AllowlistAndHopByHop) {
+  for (const char* ok : {"accept", "Content-Type", "If-None-Match", "Range", "Origin", "X-Grafana-Org-Id", "User-Agent"})
+    EXPECT_TRUE(grafana_forwards_request_header(ok)) << ok;
+  for (const char* no : {"X-WEBAUTH-USER", "X-WEBAUTH-ROLE", "Authorization", "Proxy-Authorization", "X-Forwarded-User",
+                         "X-Remote-User", "Remote-User", "X-Grafana-Id", "Host", "Content-Length", "Connection", "Upgrade",
+                         "Transfer-Encoding", "X-Forwarded-For", "Expect", ""})
+    EXPECT_FALSE(grafana_forwards_request_header(no)) << no;
+  // An allowlisted header the Connection header names is hop-by-hop: not forwarded.
+  auto out = grafana_request_headers({{"Connection", "Accept-Language"}, {"Accept-Language", "fr"}, {"Accept", "*/*"}}, "::1");
+  HeaderList expected{{"Accept", "*/*"}, {"X-Forwarded-For", "::1"}, {"X-Forwarded-Proto", "http"}};
+  EXPECT_EQ(out, expected);
+}
+
+TEST(GrafanaProxy, AuthProxyIdentityIsOursAlone) {
+  GrafanaIdentity who{"X-WEBAUTH-USER", "alice", "Viewer"};
+  auto out = grafana_request_headers({{"X-WEBAUTH-USER", "admin"}, {"X-WEBAUTH-ROLE", "Admin"}, {"Accept", "*/*"}},
+                                     "127.0.0.1", who);
+  HeaderList expected{{"Accept", "*/*"},
+                      {"X-Forwarded-For", "127.0.0.1"},
+                      {"X-Forwarded-Proto", "http"},
+                      {"X-WEBAUTH-USER", "alice"},
+                      {"X-WEBAUTH-ROLE", "Viewer"}};
+  EXPECT_EQ(out, expected);
+  // An operator's header name that collides with an allowlisted one is still ours alone.
+  auto odd = grafana_request_headers({{"User-Agent", "forged"}}, "::1", {"User-Agent", "bob", ""});
+  HeaderList odd_expected{{"X-Forwarded-For", "::1"}, {"X-Forwarded-Proto", "http"}, {"User-Agent", "bob"}};
+  EXPECT_EQ(odd, odd_expected);
+  // WebSocket upgrades carry the same identity.
+  auto ws = grafana_ws_request_headers({{"X-WEBAUTH-USER", "admin"}, {"Sec-WebSocket-Protocol", "p"}}, "::1", who);
+  HeaderList ws_expected{{"Sec-WebSocket-Protocol", "p"},
+                         {"X-Forwarded-For", "::1"},
+                         {"X-Forwarded-Proto", "http"},
+                         {"X-WEBAUTH-USER", "alice"},
+                         {"X-WEBAUTH-ROLE", "Viewer"}};
+  EXPECT_EQ(ws, ws_expected);
 }
 
 TEST(GrafanaProxy, ResponseHeadersAndUrl) {

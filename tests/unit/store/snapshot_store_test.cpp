@@ -265,5 +265,94 @@ TYPED_TEST(SnapshotStoreTest, UsersCheckStillHoldsWithSnapshots) {
   EXPECT_FALSE(this->store_->find_snapshot(u.id, this->pending(u, "neg", -10).name));
 }
 
+// A ready snapshot of `u` named by `tag`.
+#define READY(u, tag, mb) [&] { \
+    auto r = this->pending(u, tag, mb); \
+    r.node = "node-a"; \
+    this->store_->reserve_snapshot(r); \
+    this->store_->settle_snapshot(r.name, mb); \
+    return r; \
+  }()
+
+TYPED_TEST(SnapshotStoreTest, BootAndRemovalClaimsExcludeEachOther) {
+  auto u = this->user(100);
+  auto other = this->user(100);
+  auto r = READY(u, "a", 10);
+  // Only the owner, only a ready snapshot.
+  EXPECT_FALSE(this->store_->claim_snapshot_boot(other.id, r.name));
+  EXPECT_EQ(this->store_->claim_snapshot_removal(other.id, r.name), RemovalClaim::gone);
+  auto pend = this->pending(u, "p", 5);
+  this->store_->reserve_snapshot(pend);
+  EXPECT_FALSE(this->store_->claim_snapshot_boot(u.id, pend.name));
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, pend.name), RemovalClaim::gone);
+
+  // Two boots at once are fine; a removal waits for both to end.
+  EXPECT_TRUE(this->store_->claim_snapshot_boot(u.id, r.name));
+  EXPECT_TRUE(this->store_->claim_snapshot_boot(u.id, r.name));
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, r.name), RemovalClaim::booting);
+  this->store_->release_snapshot_boot(r.name);
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, r.name), RemovalClaim::booting);
+  this->store_->release_snapshot_boot(r.name);
+  this->store_->release_snapshot_boot(r.name);  // an extra release never goes below zero
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, r.name), RemovalClaim::claimed);
+  // Claimed for removal: no boot, no second removal; cancelled: both possible again.
+  EXPECT_FALSE(this->store_->claim_snapshot_boot(u.id, r.name));
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, r.name), RemovalClaim::gone);
+  this->store_->cancel_snapshot_removal(r.name);
+  EXPECT_TRUE(this->store_->claim_snapshot_boot(u.id, r.name));
+  this->store_->release_snapshot_boot(r.name);
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, r.name), RemovalClaim::claimed);
+  ASSERT_TRUE(this->store_->release_snapshot(r.name));
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, r.name), RemovalClaim::gone);
+  EXPECT_EQ(this->stored(u), 5);
+}
+
+TYPED_TEST(SnapshotStoreTest, ConcurrentBootAndRemovalExactlyOneWins) {
+  auto u = this->user(1000);
+  for (int round = 0; round < 20; ++round) {
+    auto r = READY(u, "r" + std::to_string(round), 1);
+    std::atomic<bool> go{false};
+    bool booted = false;
+    RemovalClaim removal{};
+    std::thread boot([&] {
+      while (!go) std::this_thread::yield();
+      booted = this->store_->claim_snapshot_boot(u.id, r.name);
+    });
+    std::thread remove([&] {
+      while (!go) std::this_thread::yield();
+      removal = this->store_->claim_snapshot_removal(u.id, r.name);
+    });
+    go = true;
+    boot.join();
+    remove.join();
+    EXPECT_NE(booted, removal == RemovalClaim::claimed) << "round " << round;
+    EXPECT_EQ(booted, removal == RemovalClaim::booting) << "round " << round;
+    if (booted) this->store_->release_snapshot_boot(r.name);
+    else this->store_->cancel_snapshot_removal(r.name);
+  }
+}
+
+TYPED_TEST(SnapshotStoreTest, StartUpResetsOnlyThisNodesClaimsAndNodeUsageCounts) {
+  auto u = this->user(100);
+  auto mine = READY(u, "m", 10);
+  auto theirs = this->pending(u, "t", 20);
+  theirs.node = "node-b";
+  this->store_->reserve_snapshot(theirs);
+  this->store_->settle_snapshot(theirs.name, 20);
+  ASSERT_TRUE(this->store_->claim_snapshot_boot(u.id, mine.name));
+  ASSERT_TRUE(this->store_->claim_snapshot_boot(u.id, theirs.name));
+  EXPECT_EQ(this->store_->reset_snapshot_claims("node-a"), 1);
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, mine.name), RemovalClaim::claimed);
+  EXPECT_EQ(this->store_->claim_snapshot_removal(u.id, theirs.name), RemovalClaim::booting);
+  EXPECT_EQ(this->store_->reset_snapshot_claims("node-a"), 1);  // the removal claim
+  EXPECT_EQ(this->store_->reset_snapshot_claims("node-a"), 0);
+  EXPECT_EQ(this->store_->node_snapshot_usage("node-a").mb, 10);
+  EXPECT_EQ(this->store_->node_snapshot_usage("node-a").files, 1);
+  EXPECT_EQ(this->store_->node_snapshot_usage("node-b").mb, 20);
+  EXPECT_EQ(this->store_->node_snapshot_usage("node-c").files, 0);
+}
+
+#undef READY
+
 }  // namespace
 }  // namespace vmshare::store::test

@@ -1,0 +1,20 @@
+#include "api/console_admission.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/errors.h"
+#include "obs/vmshare_metrics.h"
+
+namespace vmshare::api {
+
+std::shared_ptr<vm::ViewerSlots::Slot> admit_console_viewer(vm::ViewerSlots& slots, const std::string& vmid,
+                                                            std::int64_t user_id) {
+  auto admission = slots.admit(vmid, user_id);
+  if (admission.slot) return std::make_shared<vm::ViewerSlots::Slot>(std::move(admission.slot));
+  const bool vm_full = admission.refusal == vm::ViewerSlots::Refusal::vm_full;
+  obs::metrics().cap_refusals_total.with({vm_full ? "console_per_vm" : "console_per_user"}).inc();
+  spdlog::info("console of VM {} refused for user {}: {} limit reached", vmid, user_id, vm_full ? "per-VM" : "per-user");
+  throw ApiError(429, slots.explain(admission.refusal), {{"Retry-After", "5"}});
+}
+
+}  // namespace vmshare::api
