@@ -2,19 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/errors.h"
 #include "obs/vmshare_metrics.h"
 
 namespace vmshare::api {
 
-std::shared_ptr<vm::ViewerSlots::Slot> admit_console_viewer(vm::ViewerSlots& slots, const std::string& vmid,
-                                                            std::int64_t user_id) {
+ConsoleAdmission admit_console_viewer(vm::ViewerSlots& slots, const std::string& vmid, std::int64_t user_id) {
   auto admission = slots.admit(vmid, user_id);
-  if (admission.slot) return std::make_shared<vm::ViewerSlots::Slot>(std::move(admission.slot));
+  if (admission.slot) return {std::make_shared<vm::ViewerSlots::Slot>(std::move(admission.slot)), std::nullopt};
   const bool vm_full = admission.refusal == vm::ViewerSlots::Refusal::vm_full;
   obs::metrics().cap_refusals_total.with({vm_full ? "console_per_vm" : "console_per_user"}).inc();
   spdlog::info("console of VM {} refused for user {}: {} limit reached", vmid, user_id, vm_full ? "per-VM" : "per-user");
-  throw ApiError(429, slots.explain(admission.refusal), {{"Retry-After", "5"}});
+  auto refusal = http::error_response(429, slots.explain(admission.refusal));
+  refusal.header("Retry-After", "5");
+  return {nullptr, std::move(refusal)};
 }
 
 }  // namespace vmshare::api

@@ -153,9 +153,12 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     if (!v) throw ApiError(404, "No such VM");
     if (v->user_id != caller.id && !caller.is_admin()) throw ApiError(403, "This console belongs to another user");
     const std::string socket_path = app.vms->vnc_socket(vmid);
-    auto slot = admit_console_viewer(*viewer_slots, vmid, caller.id);  // 429 before the upgrade; freed on close
+    auto admission = admit_console_viewer(*viewer_slots, vmid, caller.id);  // 429 before the upgrade
 
     http::WebSocketDecision decision;
+    decision.refuse = std::move(admission.refusal);
+    if (decision.refuse) return decision;
+    auto slot = admission.slot;  // freed when the console closes
     if (wants_binary_protocol(request)) decision.subprotocol = "binary";
     decision.on_open = [&app, vmid, socket_path, slot](http::WebSocketStream&& ws) {
       struct Link {

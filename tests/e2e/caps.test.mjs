@@ -104,6 +104,7 @@ describe('console viewers', () => {
     assert.equal(open.length, 3, JSON.stringify(all.map((c) => c.status)));
     assert.equal(refused.length, 37);
     assert.match(refused[0].detail, /already has 3 open consoles/);
+    assert.equal(refused[0].headers['retry-after'], '5');
     assert.equal(await refusals(server, 'console_per_vm'), before + 37);
     await waitFor('3 viewers attached', async () => (await api(server, 'GET', '/vm/status', { token: u.token })).body.viewers === 3);
 
