@@ -1,11 +1,14 @@
 // POST /feedback: a signed-in user's message, HTML-escaped, to the operators' Telegram chat.
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
 #include "api/json_body.h"
 #include "api/obs_routes.h"
 #include "core/errors.h"
-#include "obs/feedback_throttle.h"
 #include "obs/telegram.h"
 #include "obs/vmshare_metrics.h"
 
@@ -21,12 +24,21 @@ std::size_t utf8_length(const std::string& s) {
   return n;
 }
 
+// FEEDBACK_MAX_PER_USER per FEEDBACK_WINDOW_S: one counter per user in the session store (Redis
+// when nodes share one), so the limit holds across nodes. A fixed window opened by the user's
+// first message; a refused message is handed back and does not count. nullopt: within the limit.
+std::optional<std::chrono::seconds> over_feedback_limit(AppContext& app, std::int64_t user_id) {
+  const std::string key = "fb:" + std::to_string(user_id);
+  const auto w = app.sessions->hit_counter(key, std::chrono::seconds(app.config.feedback_window_s));
+  if (w.count <= app.config.feedback_max_per_user) return std::nullopt;
+  app.sessions->release_counter(key);
+  return std::max(w.retry_after, std::chrono::seconds(1));
+}
+
 }  // namespace
 
 void register_feedback_routes(http::Router& router, AppContext& app) {
-  auto throttle = std::make_shared<obs::FeedbackThrottle>(app.config.feedback_max_per_user,
-                                                          std::chrono::seconds(app.config.feedback_window_s));
-  router.post("/feedback", [&app, throttle](http::Request& request) {
+  router.post("/feedback", [&app](http::Request& request) {
     const auto caller = authenticate(app, request);
     const auto body = parse_body_object(request);
     auto message = optional_string(body, "message");
@@ -38,7 +50,7 @@ void register_feedback_routes(http::Router& router, AppContext& app) {
     const obs::TelegramTarget target{app.config.telegram_api_url, app.config.tg_bot_token, app.config.tg_chat_id};
     if (!target.configured())
       throw ApiError(503, "Feedback is not available: Telegram is not configured on this server");
-    if (auto wait = throttle->take(caller.id)) {
+    if (auto wait = over_feedback_limit(app, caller.id)) {
       obs::metrics().cap_refusals_total.with({"feedback"}).inc();
       throw ApiError(429,
                      "You have sent " + std::to_string(app.config.feedback_max_per_user) +

@@ -87,7 +87,7 @@ struct Config {
   std::uint64_t snapshot_store_max_mb = 262144;  // this node's snapshots together (507 above)
   int snapshot_store_max_files = 5000;           // this node's snapshots (507 above)
   std::uint64_t min_free_disk_mb = 2048;  // an ISO or snapshot never leaves less free in the data folder (507)
-  int feedback_max_per_user = 5;          // /feedback messages per user per window (429 above)
+  int feedback_max_per_user = 5;          // /feedback messages per user per window (429 above; session store)
   int feedback_window_s = 3600;
   // confinement (vm/confinement.h, vm/cgroups.h)
   std::string confine = "auto";               // auto | on | off: QEMU as a per-VM user

@@ -279,6 +279,16 @@ describe('configuration', () => {
     const res = await runVmshare([], { env });
     assert.notEqual(res.code, 0);
     assert.match(res.stderr + res.stdout, /UPLOADS_PER_USER: 4 would let one account take all 4 upload slots/);
+    for (const [key, value, message] of [
+      ['GRAFANA_AUTH_PROXY_ROLE', 'Owner', /GRAFANA_AUTH_PROXY_ROLE: must be Viewer, Editor, Admin or empty/],
+      ['GRAFANA_AUTH_PROXY_HEADER', 'X WEBAUTH', /GRAFANA_AUTH_PROXY_HEADER: must be a header name/],
+      ['CONSOLE_VIEWERS_PER_VM', '0', /CONSOLE_VIEWERS_PER_VM: 0 is out of range/],
+      ['MIN_FREE_DISK_MB', '-1', /MIN_FREE_DISK_MB: '-1' is not a number/],
+    ]) {
+      const bad = await runVmshare([], { env: (await prepareEnv({ env: { [key]: value } })).env });
+      assert.notEqual(bad.code, 0, key);
+      assert.match(bad.stderr + bad.stdout, message);
+    }
     const help = await runVmshare(['--help']);
     for (const key of ['CONSOLE_VIEWERS_PER_VM', 'CONSOLE_VIEWERS_PER_USER', 'UPLOADS_PER_USER', 'ISO_STORE_MAX_MB',
       'ISO_STORE_MAX_FILES', 'SNAPSHOT_STORE_MAX_MB', 'SNAPSHOT_STORE_MAX_FILES', 'MIN_FREE_DISK_MB',
