@@ -143,7 +143,11 @@ HeaderList forwarded_headers(const HeaderList& incoming, const std::string& remo
   out.emplace_back("X-Forwarded-For", forwarded_for.empty() ? remote_address : forwarded_for + ", " + remote_address);
   if (!host.empty()) out.emplace_back("X-Forwarded-Host", host);
   out.emplace_back("X-Forwarded-Proto", proto);
-  if (!identity.user_header.empty() && !identity.login.empty()) {
+  // A login that could not be a header value (control characters: a row from before names were
+  // checked) asserts nobody rather than something a parser might split.
+  const bool plain_login = std::all_of(identity.login.begin(), identity.login.end(),
+                                       [](char c) { return c > 0x20 && c < 0x7f; });
+  if (!identity.user_header.empty() && !identity.login.empty() && plain_login) {
     out.emplace_back(identity.user_header, identity.login);
     if (!identity.role.empty()) out.emplace_back(std::string(kGrafanaRoleHeader), identity.role);
   }

@@ -111,6 +111,12 @@ TEST(GrafanaProxy, AuthProxyIdentityIsOursAlone) {
   auto odd = grafana_request_headers({{"User-Agent", "forged"}}, "::1", {"User-Agent", "bob", ""});
   HeaderList odd_expected{{"X-Forwarded-For", "::1"}, {"X-Forwarded-Proto", "http"}, {"User-Agent", "bob"}};
   EXPECT_EQ(odd, odd_expected);
+  // A login that is no plain header value asserts nobody.
+  for (const char* bad : {"a\r\nX-WEBAUTH-ROLE: Admin", "a b", "\x01"}) {
+    auto none = grafana_request_headers({}, "::1", {"X-WEBAUTH-USER", bad, "Viewer"});
+    HeaderList none_expected{{"X-Forwarded-For", "::1"}, {"X-Forwarded-Proto", "http"}};
+    EXPECT_EQ(none, none_expected) << bad;
+  }
   // WebSocket upgrades carry the same identity.
   auto ws = grafana_ws_request_headers({{"X-WEBAUTH-USER", "admin"}, {"Sec-WebSocket-Protocol", "p"}}, "::1", who);
   HeaderList ws_expected{{"Sec-WebSocket-Protocol", "p"},
