@@ -8,7 +8,7 @@
 // ever busy at a time.
 //
 // Usage: node bench/me_during_logins_ab.mjs [--rounds 8] [--samples 150] [--logins 8] [--alone]
-//          [--busy N] [--others N] LABEL=BINARY[,KEY=VALUE...] ...
+//          [--busy N] [--others N] [--me-timeout MS] LABEL=BINARY[,KEY=VALUE...] ...
 //   e.g. node bench/me_during_logins_ab.mjs before=/tmp/vmshare-before after=build/vmshare
 //        node bench/me_during_logins_ab.mjs 2x=build/vmshare,HASH_THREADS=2 1x=build/vmshare,HASH_THREADS=1
 // --alone also measures `samples` /me without logins at the start of each segment (the
@@ -17,6 +17,15 @@
 //   servers' session and autogroup, as spinning TCG guests would be) for the whole run;
 // --others N the same, each in a session (and autogroup) of its own, as other users' compilers.
 //   Both are killed by pid at the end (and if this script exits early).
+// --anonymous: each login names a fresh unknown user with a wrong password (a stranger's
+//   sign-in: a full bcrypt against the decoy hash, answered 401), instead of the variant's
+//   user with the right one (200); the same login name in parallel would meet the per-login
+//   limit, which reserves attempts in flight.
+// --retry-after: a login answered 429 or 503 waits its Retry-After before the next (as API.md
+//   asks of clients), instead of resending at once (a flood of new connections).
+// --me-timeout MS: a /me still unanswered after MS counts as MS (censored; the count is printed)
+//   and the next one goes on a new connection, so a server that queues /me behind hundreds of
+//   sign-ins (e.g. --logins 200 on a binary whose handlers wait for bcrypt) still finishes.
 // Per variant it prints: /me p50/p90/p99/max over all its samples, the median of the
 // per-segment p99s (and each of them, and its ratio to the first variant's), logins per second
 // while /me was measured, and login latency (p50 / max): a login that starves shows up there.
@@ -40,6 +49,9 @@ const SAMPLES = opt('samples', 150);
 const LOGINS = opt('logins', 8);
 const BUSY = opt('busy', 0);
 const OTHERS = opt('others', 0);
+const ME_TIMEOUT = opt('me-timeout', 0);
+const ANONYMOUS = args.includes('--anonymous') ? (args.splice(args.indexOf('--anonymous'), 1), true) : false;
+const POLITE = args.includes('--retry-after') ? (args.splice(args.indexOf('--retry-after'), 1), true) : false;
 const ALONE = args.includes('--alone') ? (args.splice(args.indexOf('--alone'), 1), true) : false;
 const specs = args.map((a) => {
   const m = /^([^=]+)=([^,]+)(?:,(.*))?$/.exec(a);
@@ -76,17 +88,30 @@ async function start(spec) {
   }
   const user = await registerUser(server);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  return { ...spec, server, user, agent, me: [], p99s: [], alone: [], aloneP99s: [], logins: 0, loginSecs: 0, loginMs: [], failures: 0 };
+  return { ...spec, server, user, agent, me: [], p99s: [], alone: [], aloneP99s: [], logins: 0, loginSecs: 0, loginMs: [], failures: 0, statuses: {}, censored: 0 };
 }
 
 function getMe(v) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    http.get({ host: '127.0.0.1', port: v.server.port, path: '/me', headers: { Cookie: v.user.cookie }, agent: v.agent }, (res) => {
+    let timer;
+    const req = http.get({ host: '127.0.0.1', port: v.server.port, path: '/me', headers: { Cookie: v.user.cookie }, agent: v.agent }, (res) => {
       res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1e6)
-        : reject(new Error(`${v.label}: /me ${res.statusCode}`))));
-    }).on('error', reject);
+      res.on('end', () => {
+        clearTimeout(timer);
+        if (res.statusCode === 200) resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+        else reject(new Error(`${v.label}: /me ${res.statusCode}`));
+      });
+    });
+    req.on('error', (e) => { if (!req.censored) reject(e); });
+    if (ME_TIMEOUT) {
+      timer = setTimeout(() => {
+        req.censored = true;
+        req.destroy();
+        v.censored++;
+        resolve(ME_TIMEOUT);
+      }, ME_TIMEOUT);
+    }
   });
 }
 
@@ -109,8 +134,15 @@ async function segment(v) {
   const loop = async () => {
     while (running) {
       const t0 = Date.now();
-      const res = await api(v.server, 'POST', '/login', { json: { username: v.user.login, password: v.user.password }, timeoutMs: 120000 });
-      if (res.status === 200) { v.logins++; v.loginMs.push(Date.now() - t0); } else v.failures++;
+      const json = ANONYMOUS ? { username: `anon_${Math.random().toString(36).slice(2, 12)}`, password: 'not the password' }
+        : { username: v.user.login, password: v.user.password };
+      const res = await api(v.server, 'POST', '/login', { json, timeoutMs: 120000 });
+      v.statuses[res.status] = (v.statuses[res.status] ?? 0) + 1;
+      if (res.status === (ANONYMOUS ? 401 : 200)) { v.logins++; v.loginMs.push(Date.now() - t0); } else v.failures++;
+      const wait = Number(res.headers['retry-after']);
+      if (POLITE && (res.status === 429 || res.status === 503) && wait > 0) {
+        for (const end = Date.now() + wait * 1000; running && Date.now() < end;) await sleep(Math.min(200, end - Date.now()));
+      }
     }
   };
   const loops = Array.from({ length: LOGINS }, loop);
@@ -155,7 +187,8 @@ try {
     if (ALONE) console.log(`${v.label} alone: /me p50 ${fmt(pct(alone, 0.5))} p90 ${fmt(pct(alone, 0.9))} p99 ${fmt(pct(alone, 0.99))} max ${fmt(alone.at(-1))} ms over ${alone.length}; median segment p99 ${fmt(median(v.aloneP99s))} ms`);
     console.log(`${v.label}: /me p50 ${fmt(pct(all, 0.5))} p90 ${fmt(pct(all, 0.9))} p99 ${fmt(pct(all, 0.99))} max ${fmt(all.at(-1))} ms over ${all.length}; ` +
       `median segment p99 ${fmt(median(v.p99s))} ms${ratio} [${v.p99s.map(fmt).join(' ')}]; ` +
-      `logins ${(v.logins / v.loginSecs).toFixed(1)}/s, login latency p50 ${pct(logins, 0.5)} max ${logins.at(-1)} ms, non-200 ${v.failures}`);
+      `logins ${(v.logins / v.loginSecs).toFixed(1)}/s, login latency p50 ${pct(logins, 0.5)} max ${logins.at(-1)} ms, non-200 ${v.failures}; ` +
+      `login answers ${JSON.stringify(v.statuses)}${ME_TIMEOUT ? `; /me censored at ${ME_TIMEOUT} ms: ${v.censored}` : ''}`);
   }
 } finally {
   for (const b of busy) b.kill('SIGKILL');

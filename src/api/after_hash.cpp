@@ -14,6 +14,13 @@ namespace {
 
 }  // namespace
 
+void refuse_if_hash_queue_full(AppContext& app) {
+  if (app.hashes->queued() >= app.hashes->limits().max_queued) {
+    app.hashes->count_rejected_full();
+    throw_busy(app.hashes->limits());
+  }
+}
+
 http::Response after_hash(AppContext& app, http::Request& request, std::function<void()> hash,
                           std::function<http::Response()> then) {
   if (!request.suspend) {

@@ -13,6 +13,10 @@ namespace vmshare::api {
 // is the answer. Return after_hash's value from the handler. Past the hash queue's bounds
 // (auth::HashQueueLimits) the answer is 503 with Retry-After and `then` never runs (whatever it
 // holds is released on a worker). Where the request cannot suspend, it blocks as before.
+// 503 with Retry-After at once when the hash queue is full: a sign-in that would be refused
+// anyway costs no lookup and no throttle counter (floods stay cheap).
+void refuse_if_hash_queue_full(AppContext& app);
+
 http::Response after_hash(AppContext& app, http::Request& request, std::function<void()> hash,
                           std::function<http::Response()> then);
 

@@ -91,6 +91,7 @@ http::Response sign_in(AppContext& app, http::Request& request, json fields) {
   check_captcha(app, request, body);
   auto [login, password] = login_fields(body);
   if (!auth::valid_login_name(login)) throw ApiError(400, kLoginRule);
+  refuse_if_hash_queue_full(app);
   auto reservation = reserve_sign_in(app, login, client_of(request));
   auto verdict = std::make_shared<Verdict>();
   if (password.size() <= auth::kBcryptMaxPasswordBytes) verdict->user = app.users->find_by_login(login);
@@ -120,6 +121,7 @@ http::Response sign_up(AppContext& app, http::Request& request) {
   if (!auth::valid_login_name(login)) throw ApiError(400, kLoginRule);
   check_password_shape(password);
   if (password.size() < 8) throw ApiError(400, "Password must be at least 8 characters");
+  refuse_if_hash_queue_full(app);
   auto reservation = reserve_sign_up(app, client_of(request));
   auto hash = std::make_shared<std::string>();
   return after_hash(

@@ -234,6 +234,7 @@ bool HashPool::submit(std::function<void()> job, Done done) { return impl_->subm
 
 std::uint64_t HashPool::rejected_full() const { return impl_->rejected_full.load(); }
 std::uint64_t HashPool::rejected_timeout() const { return impl_->rejected_timeout.load(); }
+void HashPool::count_rejected_full() { ++impl_->rejected_full; }
 std::size_t HashPool::queued() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->jobs.size();

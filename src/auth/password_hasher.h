@@ -64,6 +64,7 @@ class HashPool {
   std::uint64_t rejected_full() const;
   std::uint64_t rejected_timeout() const;
   std::size_t queued() const;
+  void count_rejected_full();  // a caller refused work up front, seeing queued() at max_queued
   const HashQueueLimits& limits() const;
 
   // Hashes at once while none is overdue (one more while one is).
