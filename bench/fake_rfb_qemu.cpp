@@ -1,19 +1,25 @@
 // A stand-in QEMU for benchmarks (VMSHARE_QEMU=<this>): a synthetic RFB 3.8 server that answers
 // every FramebufferUpdateRequest at once with a raw 720x400x32 frame, and a minimal QMP (with
 // just enough of the block commands for snapshots, so e2e chaos tests can take them).
-// It reads only the -vnc unix:<path> and -qmp unix:<path>,... arguments that qemu_command.cpp
-// builds and ignores the rest. Plain POSIX, one thread per client: the point is a source that
+// It reads the -vnc (unix:<path> or none) and -qmp unix:<path>,... or -chardev socket,fd=N
+// arguments and ignores the rest; over QMP it takes descriptors as QEMU does (getfd + add_client
+// for VNC viewers, add-fd / remove-fd and /dev/fdset/<n> for screendump). Plain POSIX, one thread per client: the point is a source that
 // is never the bottleneck, not elegance. Exits on SIGTERM/SIGINT or QMP quit/system_powerdown.
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -25,6 +31,11 @@ constexpr std::uint16_t kWidth = 720, kHeight = 400;
 constexpr std::size_t kFrameBytes = std::size_t{kWidth} * kHeight * 4;
 
 std::string g_vnc_path, g_qmp_path;
+int g_qmp_fd = -1;
+std::mutex g_fds_mutex;
+std::map<std::string, int> g_named_fds;    // getfd
+std::map<std::int64_t, int> g_fdsets;      // add-fd
+std::int64_t g_next_fdset = 10;
 
 void cleanup_and_exit(int code) {
   if (!g_vnc_path.empty()) ::unlink(g_vnc_path.c_str());
@@ -171,11 +182,28 @@ void serve_qmp(int fd) {
   send_json({{"QMP", {{"version", {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}, {"package", "fake"}}},
                       {"capabilities", json::array()}}}});
   std::string pending;
+  std::deque<int> received;  // SCM_RIGHTS descriptors, taken by getfd / add-fd in order
   std::vector<std::string> jobs;  // backup jobs not yet dismissed
   char buf[4096];
   for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    iovec iov{buf, sizeof(buf)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     if (n <= 0) break;
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int got;
+        std::memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        received.push_back(got);
+      }
+    }
     pending.append(buf, static_cast<std::size_t>(n));
     for (std::size_t end; (end = find_object_end(pending)) != std::string::npos;) {
       json cmd = json::parse(pending.substr(0, end), nullptr, false);
@@ -187,8 +215,48 @@ void serve_qmp(int fd) {
       if (name == "query-status") {
         reply["return"] = {{"status", "running"}, {"running", true}, {"singlestep", false}};
       } else if (name == "screendump") {
-        std::ofstream(cmd["arguments"].value("filename", "/dev/null"), std::ios::binary)
-            .write(reinterpret_cast<const char*>(kTinyPng), sizeof(kTinyPng));
+        const std::string file = cmd["arguments"].value("filename", "/dev/null");
+        if (file.rfind("/dev/fdset/", 0) == 0) {
+          std::lock_guard lock(g_fds_mutex);
+          auto it = g_fdsets.find(std::stoll(file.substr(11)));
+          if (it == g_fdsets.end() || ::ftruncate(it->second, 0) != 0 ||
+              ::pwrite(it->second, kTinyPng, sizeof(kTinyPng), 0) != static_cast<ssize_t>(sizeof(kTinyPng)))
+            reply = {{"error", {{"class", "GenericError"}, {"desc", "cannot write the screendump"}}}};
+        } else {
+          std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(kTinyPng), sizeof(kTinyPng));
+        }
+      } else if (name == "getfd" || name == "add-fd") {
+        if (received.empty()) {
+          reply = {{"error", {{"class", "GenericError"}, {"desc", "No file descriptor supplied via SCM_RIGHTS"}}}};
+        } else {
+          std::lock_guard lock(g_fds_mutex);
+          const int got = received.front();
+          received.pop_front();
+          if (name == "getfd") {
+            g_named_fds[cmd["arguments"].value("fdname", "")] = got;
+          } else {
+            const auto id = g_next_fdset++;
+            g_fdsets[id] = got;
+            reply["return"] = {{"fdset-id", id}, {"fd", got}};
+          }
+        }
+      } else if (name == "closefd" || name == "add_client") {
+        std::lock_guard lock(g_fds_mutex);
+        auto it = g_named_fds.find(cmd["arguments"].value("fdname", ""));
+        if (it == g_named_fds.end()) {
+          reply = {{"error", {{"class", "GenericError"}, {"desc", "File descriptor named not found"}}}};
+        } else {
+          if (name == "add_client") std::thread(serve_rfb, it->second).detach();
+          else ::close(it->second);
+          g_named_fds.erase(it);
+        }
+      } else if (name == "remove-fd") {
+        std::lock_guard lock(g_fds_mutex);
+        auto it = g_fdsets.find(cmd["arguments"].value("fdset-id", std::int64_t{-1}));
+        if (it != g_fdsets.end()) {
+          ::close(it->second);
+          g_fdsets.erase(it);
+        }
       } else if (name == "query-named-block-nodes") {
         // Enough for snapshots (disk_backup.cpp): the disk's size, a backup job that concludes
         // at once, node add/del accepted. The target stays the blank qcow2 qemu-img made.
@@ -238,13 +306,24 @@ std::string unix_path(const std::string& value) {  // "unix:<path>[,opts]"
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool vnc_none = false;
   for (int i = 1; i + 1 < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "-vnc") g_vnc_path = unix_path(argv[++i]);
-    else if (arg == "-qmp") g_qmp_path = unix_path(argv[++i]);
+    if (arg == "-vnc") {
+      std::string value = argv[++i];
+      vnc_none = value == "none";
+      g_vnc_path = unix_path(value);
+    } else if (arg == "-qmp") {
+      g_qmp_path = unix_path(argv[++i]);
+    } else if (arg == "-chardev") {  // socket,id=qmp,fd=N,server=on,...: a listener we inherited
+      std::string value = argv[++i];
+      auto at = value.find(",fd=");
+      if (value.rfind("socket,", 0) == 0 && at != std::string::npos) g_qmp_fd = std::atoi(value.c_str() + at + 4);
+    }
   }
-  if (g_vnc_path.empty()) {
-    std::fprintf(stderr, "usage: fake_rfb_qemu -vnc unix:<path> [-qmp unix:<path>,server=on,wait=off] ...\n");
+  if (g_vnc_path.empty() && !vnc_none) {
+    std::fprintf(stderr, "usage: fake_rfb_qemu -vnc unix:<path>|none [-qmp unix:<path>,server=on,wait=off | "
+                         "-chardev socket,id=qmp,fd=N,server=on] ...\n");
     return 2;
   }
   // Signals are taken synchronously by main; the serving threads never see them.
@@ -255,8 +334,12 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   frame_message();  // build before listening, so the first request is answered at once
 
-  std::thread(accept_loop, listen_unix(g_vnc_path), &serve_rfb).detach();
+  if (!g_vnc_path.empty()) std::thread(accept_loop, listen_unix(g_vnc_path), &serve_rfb).detach();
   if (!g_qmp_path.empty()) std::thread(accept_loop, listen_unix(g_qmp_path), &serve_qmp).detach();
+  if (g_qmp_fd >= 0) {
+    ::listen(g_qmp_fd, 1);  // as QEMU does: SO_PEERCRED of our clients then names this process
+    std::thread(accept_loop, g_qmp_fd, &serve_qmp).detach();
+  }
   int sig = 0;
   sigwait(&set, &sig);
   cleanup_and_exit(0);

@@ -152,21 +152,22 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     auto v = app.vms->find(vmid);
     if (!v) throw ApiError(404, "No such VM");
     if (v->user_id != caller.id && !caller.is_admin()) throw ApiError(403, "This console belongs to another user");
-    const std::string socket_path = app.vms->vnc_socket(vmid);
     auto admission = admit_console_viewer(*viewer_slots, vmid, caller.id);  // 429 before the upgrade
 
     http::WebSocketDecision decision;
     decision.refuse = std::move(admission.refusal);
     if (decision.refuse) return decision;
     auto slot = admission.slot;  // freed when the console closes
+    // A fresh VNC connection QEMU took over QMP; dropped with the decision if the upgrade fails.
+    auto vnc = std::make_shared<vm::UniqueFd>(app.vms->open_console(vmid));
     if (wants_binary_protocol(request)) decision.subprotocol = "binary";
-    decision.on_open = [&app, vmid, socket_path, slot](http::WebSocketStream&& ws) {
+    decision.on_open = [&app, vmid, vnc, slot](http::WebSocketStream&& ws) {
       struct Link {
         std::uint64_t viewer = 0;
         bool attached = false;
       };
       auto link = std::make_shared<Link>();
-      auto bridge = vm::ConsoleBridge::start(std::move(ws), socket_path, {[&app, vmid, link, slot] {
+      auto bridge = vm::ConsoleBridge::start_connected(std::move(ws), vnc->release(), vmid, {[&app, vmid, link, slot] {
         slot->release();
         if (link->attached) app.vms->detach_viewer(vmid, link->viewer);
       }});

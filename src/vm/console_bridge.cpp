@@ -7,6 +7,7 @@
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "vm/console_stats.h"
 
@@ -30,12 +31,41 @@ std::shared_ptr<ConsoleBridge> ConsoleBridge::start(WebSocketStream&& ws, std::s
   return bridge;
 }
 
+std::shared_ptr<ConsoleBridge> ConsoleBridge::start_connected(WebSocketStream&& ws, int vnc_fd, std::string label,
+                                                              Hooks hooks) {
+  auto bridge = std::make_shared<ConsoleBridge>(std::move(ws), std::string(), std::move(hooks));
+  bridge->label_ = std::move(label);
+  error_code ec;
+  bridge->vnc_.assign(boost::asio::local::stream_protocol(), vnc_fd, ec);
+  if (ec) ::close(vnc_fd);
+  net::dispatch(bridge->strand_, [bridge, ec] {
+    if (ec) {
+      spdlog::warn("console {}: {}", bridge->vm_label(), ec.message());
+      return bridge->shut_down(websocket::close_code::try_again_later, "console unavailable");
+    }
+    ++bridge->ops_;
+    bridge->on_connected({});
+  });
+  return bridge;
+}
+
+namespace {
+// ".../<vmid>/vnc.sock" -> "<vmid>".
+std::string label_of_path(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return "vm";
+  const auto parent = path.rfind('/', slash - 1);
+  return path.substr(parent + 1, slash - parent - 1);
+}
+}  // namespace
+
 ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, Hooks hooks)
     : strand_(ws.get_executor()),
       ws_(std::move(ws)),
       vnc_(strand_),
       close_timer_(strand_),
       vnc_path_(std::move(vnc_socket_path)),
+      label_(label_of_path(vnc_path_)),
       hooks_(std::move(hooks)),
       to_browser_(new char[kToBrowserBytes]),
       to_vm_(new char[kToVmBytes]) {

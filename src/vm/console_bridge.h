@@ -50,6 +50,11 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   // pointer is optional, the pending operations keep the bridge alive.
   static std::shared_ptr<ConsoleBridge> start(WebSocketStream&& ws, std::string vnc_socket_path,
                                               Hooks hooks);
+  // The same over a VNC connection vmshare already holds (a socketpair end whose peer QEMU took
+  // through QMP add_client): nothing to connect to, no path anyone could swap. Takes `vnc_fd`;
+  // `label` names the VM in logs.
+  static std::shared_ptr<ConsoleBridge> start_connected(WebSocketStream&& ws, int vnc_fd, std::string label,
+                                                        Hooks hooks);
 
   // Thread-safe. Sends a close frame with `reason` (e.g. "VM stopped", "server shutting down"),
   // closes the VNC socket, then on_closed. No effect once the bridge is closing.
@@ -83,14 +88,9 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   WebSocketStream ws_;
   VncSocket vnc_;
   boost::asio::steady_timer close_timer_;
-  std::string vnc_path_;
-  // For logs: the VM's folder name (its id), never the socket's server path.
-  std::string vm_label() const {
-    const auto slash = vnc_path_.rfind('/');
-    if (slash == std::string::npos || slash == 0) return "vm";
-    const auto parent = vnc_path_.rfind('/', slash - 1);
-    return vnc_path_.substr(parent + 1, slash - parent - 1);
-  }
+  std::string vnc_path_;  // empty when started connected
+  std::string label_;     // for logs: the VM's id, never a server path
+  const std::string& vm_label() const { return label_; }
   Hooks hooks_;
   std::unique_ptr<char[]> to_browser_;  // VNC -> WebSocket chunk
   std::unique_ptr<char[]> to_vm_;       // WebSocket -> VNC chunk

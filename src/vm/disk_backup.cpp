@@ -60,8 +60,8 @@ void backup_disk(QmpCommands& qmp, const ImageTool& images, const std::string& t
   try {
     std::uint64_t size = qmp.node_virtual_size(opt.device_node);
     images.create_blank(target_path, size);
-    if (opt.prepare_target) opt.prepare_target(target_path);
-    qmp.blockdev_add_qcow2(target_node, target_path);
+    const std::string name = opt.expose_target ? opt.expose_target(target_path) : target_path;
+    qmp.blockdev_add_qcow2(target_node, name);
     node_added = true;
     qmp.blockdev_backup_full(id, opt.device_node, target_node);
     job_started = true;
@@ -78,6 +78,7 @@ void backup_disk(QmpCommands& qmp, const ImageTool& images, const std::string& t
     job_started = false;
     qmp.blockdev_del(target_node);
     node_added = false;
+    if (opt.release_target) opt.release_target();
     if (timed_out || !err.empty()) {
       spdlog::warn("disk backup {} -> {} failed: {}", opt.device_node, fs::path(target_path).filename().string(), err);
       throw backup_error(timed_out ? QmpStatus::Kind::timeout : QmpStatus::Kind::command_error,
@@ -99,6 +100,7 @@ void backup_disk(QmpCommands& qmp, const ImageTool& images, const std::string& t
     }
     try {
       if (node_added) qmp.blockdev_del(target_node);
+      if (opt.release_target) opt.release_target();
     } catch (const std::exception& e) {
       spdlog::warn("disk backup cleanup (node {}): {}", target_node, e.what());
     }

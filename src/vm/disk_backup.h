@@ -22,8 +22,10 @@ struct BackupOptions {
   std::string device_node = kDiskNodeName;
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::chrono::milliseconds poll_interval{100};
-  // Called on the empty target before QEMU opens it (confined VMs: give it to the VM's user).
-  std::function<void(const std::string&)> prepare_target;
+  // Given the empty target, returns the name QEMU opens it by (vmshare passes a descriptor and
+  // answers "/dev/fdset/<n>"); unset: the path itself. release_target runs once QEMU let go.
+  std::function<std::string(const std::string&)> expose_target;
+  std::function<void()> release_target;
 };
 
 // Blocking (worker threads only). On failure the target file is removed and QmpError or

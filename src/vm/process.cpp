@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 
-extern char** environ;
+#include "vm/child_env.h"
 
 namespace vmshare::vm {
 namespace {
@@ -87,17 +88,51 @@ void Process::reset() {
   pid_ = -1;
 }
 
+namespace {
+
+// Passed descriptors are first copied above every target number, so that moving one into place
+// (dup2) can never overwrite another that is still to be moved; the copies die at closefrom.
+struct StagedFds {
+  std::vector<int> copies;
+  ~StagedFds() {
+    for (int fd : copies) ::close(fd);
+  }
+};
+
+int add_fd_actions(posix_spawn_file_actions_t* actions, const SpawnOptions& o, StagedFds& staged) {
+  int highest = 2;
+  for (const auto& p : o.pass_fds) {
+    if (p.source < 0 || p.target < 3) throw ProcessError("spawn: passed descriptors must target 3 or above");
+    highest = std::max(highest, p.target);
+  }
+  for (const auto& p : o.pass_fds) {
+    int copy = ::fcntl(p.source, F_DUPFD_CLOEXEC, highest + 1);
+    if (copy < 0) throw ProcessError(fmt::format("spawn: passing a descriptor: {}", errno_text(errno)));
+    staged.copies.push_back(copy);
+  }
+  int rc = 0;
+  for (std::size_t i = 0; i < o.pass_fds.size() && rc == 0; ++i)
+    rc = posix_spawn_file_actions_adddup2(actions, staged.copies[i], o.pass_fds[i].target);  // clears CLOEXEC
+  // Whatever fds the daemon holds (sockets, database connections) must not leak into QEMU,
+  // whether or not their owner remembered O_CLOEXEC.
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(actions, highest + 1);
+  return rc;
+}
+
+}  // namespace
+
 Process Process::spawn(const SpawnOptions& o) {
   if (o.argv.empty()) throw ProcessError("spawn: empty argv");
   SpawnAttrs sa;
+  StagedFds staged;
   int rc = posix_spawn_file_actions_addopen(&sa.actions, 0, "/dev/null", O_RDONLY, 0);
   const char* out = o.log_path.empty() ? "/dev/null" : o.log_path.c_str();
-  if (rc == 0)
-    rc = posix_spawn_file_actions_addopen(&sa.actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (rc == 0 && o.output_fd >= 0) rc = posix_spawn_file_actions_adddup2(&sa.actions, o.output_fd, 1);
+  else if (rc == 0) rc = posix_spawn_file_actions_addopen(&sa.actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0600);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sa.actions, 1, 2);
-  // Whatever fds the daemon holds (sockets, database connections) must not leak into QEMU,
-  // whether or not their owner remembered O_CLOEXEC.
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&sa.actions, 3);
+  // No working directory of vmshare's (it may be the data folder) is left to the child.
+  if (rc == 0) rc = posix_spawn_file_actions_addchdir_np(&sa.actions, "/");
+  if (rc == 0) rc = add_fd_actions(&sa.actions, o, staged);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   if (o.new_process_group) flags |= POSIX_SPAWN_SETPGROUP;
   if (rc == 0) rc = posix_spawnattr_setflags(&sa.attr, flags);
@@ -113,9 +148,10 @@ Process Process::spawn(const SpawnOptions& o) {
   std::vector<char*> argv;
   for (const auto& s : o.argv) argv.push_back(const_cast<char*>(s.c_str()));
   argv.push_back(nullptr);
+  auto envp = envp_of(o.env.empty() ? child_environment() : o.env);
 
   pid_t pid = -1;
-  rc = posix_spawnp(&pid, argv[0], &sa.actions, &sa.attr, argv.data(), environ);
+  rc = posix_spawnp(&pid, argv[0], &sa.actions, &sa.attr, argv.data(), envp.data());
   if (rc != 0) throw ProcessError(fmt::format("cannot start {}: {}", o.argv[0], errno_text(rc)));
 
   int fd = pidfd_open(pid);

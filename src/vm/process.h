@@ -16,10 +16,22 @@
 
 namespace vmshare::vm {
 
+// A descriptor the child inherits: vmshare's `source` appears in the child as `target` (>= 3).
+struct PassedFd {
+  int source = -1;
+  int target = -1;
+};
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
   std::string log_path;           // stdout+stderr appended here (created 0600); empty: /dev/null
   bool new_process_group = true;  // so terminal signals to the daemon do not hit the child
+  // Takes precedence over log_path: stdout+stderr go to this descriptor (vmshare opened it).
+  int output_fd = -1;
+  // Every other descriptor is closed in the child; these are the only ones it gets.
+  std::vector<PassedFd> pass_fds;
+  // The child's whole environment; empty: child_environment() (never vmshare's own).
+  std::vector<std::string> env;
 };
 
 // How a process ended. For adopted (non-child) processes the status cannot be read: known=false.
@@ -42,8 +54,9 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
-  // posix_spawn with close-on-exec hygiene (every fd above 2 closed in the child), stdin from
-  // /dev/null. Throws ProcessError (exec failures included, e.g. binary not found).
+  // posix_spawn with close-on-exec hygiene (every fd above 2 closed in the child but the passed
+  // ones), stdin from /dev/null, cwd "/", an allowlisted environment (child_env.h).
+  // Throws ProcessError (exec failures included, e.g. binary not found).
   static Process spawn(const SpawnOptions& options);
   // Opens a pidfd for a running process that is not (or no longer) our child.
   // Throws ProcessError when no such process exists.

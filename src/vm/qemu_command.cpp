@@ -39,17 +39,10 @@ void validate(const QemuSpec& s) {
   if (s.accel != "kvm" && s.accel != "tcg") bad("accel", "must be \"kvm\" or \"tcg\"");
   if (s.memory_mb < 64 || s.memory_mb > 65536) bad("memory_mb", "must be between 64 and 65536");
   if (s.cpus < 1 || s.cpus > 64) bad("cpus", "must be between 1 and 64");
-  require_absolute("disk_path", s.disk_path, true);
-  require_absolute("iso_path", s.iso_path, false);
   require_absolute("kernel", s.kernel, false);
   require_absolute("initrd", s.initrd, false);
   if (s.kernel.empty() && !s.initrd.empty()) bad("initrd", "needs kernel");
   if (s.kernel.empty() && !s.append.empty()) bad("append", "needs kernel");
-  require_absolute("run_dir", s.run_dir, true);
-  // -vnc/-qmp take QemuOpts syntax where ',' separates options; sun_path is limited in size.
-  if (s.run_dir.find(',') != std::string::npos) bad("run_dir", "must not contain ','");
-  if (vnc_socket_path(s.run_dir).size() >= sizeof(sockaddr_un{}.sun_path))
-    bad("run_dir", "is too long for a UNIX socket path");
 }
 
 std::string json_arg(const nlohmann::json& j) { return j.dump(); }
@@ -62,15 +55,7 @@ std::string resolve_accel(const std::string& requested, bool kvm_usable) {
   throw QemuSpecError(fmt::format("accel must be kvm, tcg or auto, not \"{}\"", requested));
 }
 
-bool probe_kvm() {
-  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
-
-std::string vnc_socket_path(const std::string& run_dir) { return run_dir + "/vnc.sock"; }
-std::string qmp_socket_path(const std::string& run_dir) { return run_dir + "/qmp.sock"; }
+std::string fdset_path(int fdset) { return fmt::format("/dev/fdset/{}", fdset); }
 
 std::vector<std::string> build_qemu_argv(const QemuSpec& s) {
   validate(s);
@@ -92,18 +77,37 @@ std::vector<std::string> build_qemu_argv(const QemuSpec& s) {
   add({"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
   add({"-msg", "timestamp=on"});  // timestamps in the per-VM log
 
+  add({"-add-fd", fmt::format("fd={},set={},opaque=disk", kDiskFd, kDiskFdset)});
+  if (s.has_base) add({"-add-fd", fmt::format("fd={},set={},opaque=base", kBaseFd, kBaseFdset)});
+  if (s.has_iso) add({"-add-fd", fmt::format("fd={},set={},opaque=cdrom", kIsoFd, kIsoFdset)});
+
+  const std::string base = kBaseNodeName;
+  if (s.has_base) {
+    add({"-blockdev", json_arg({{"driver", "file"},
+                                {"node-name", base + "-file"},
+                                {"filename", fdset_path(kBaseFdset)},
+                                {"read-only", true}})});
+    add({"-blockdev", json_arg({{"driver", "qcow2"},
+                                {"node-name", base},
+                                {"file", base + "-file"},
+                                {"read-only", true},
+                                {"backing", nullptr}})});
+  }
   const std::string disk = kDiskNodeName;
   add({"-blockdev", json_arg({{"driver", "file"},
                               {"node-name", disk + "-file"},
-                              {"filename", s.disk_path}})});
-  add({"-blockdev", json_arg({{"driver", "qcow2"}, {"node-name", disk}, {"file", disk + "-file"}})});
+                              {"filename", fdset_path(kDiskFdset)}})});
+  add({"-blockdev", json_arg({{"driver", "qcow2"},
+                              {"node-name", disk},
+                              {"file", disk + "-file"},
+                              {"backing", s.has_base ? nlohmann::json(base) : nlohmann::json(nullptr)}})});
   add({"-device", fmt::format("virtio-blk-pci,drive={},id={}-dev", disk, disk)});
 
-  if (!s.iso_path.empty()) {
+  if (s.has_iso) {
     const std::string cd = kCdromNodeName;
     add({"-blockdev", json_arg({{"driver", "file"},
                                 {"node-name", cd + "-file"},
-                                {"filename", s.iso_path},
+                                {"filename", fdset_path(kIsoFdset)},
                                 {"read-only", true}})});
     add({"-blockdev",
          json_arg({{"driver", "raw"}, {"node-name", cd}, {"file", cd + "-file"}, {"read-only", true}})});
@@ -122,8 +126,9 @@ std::vector<std::string> build_qemu_argv(const QemuSpec& s) {
   add({"-device", "usb-tablet,bus=usb.0"});
   add({"-nic", "none"});
   add({"-display", "none"});
-  add({"-vnc", "unix:" + vnc_socket_path(s.run_dir)});
-  add({"-qmp", fmt::format("unix:{},server=on,wait=off", qmp_socket_path(s.run_dir))});
+  add({"-vnc", "none"});
+  add({"-chardev", fmt::format("socket,id=qmp,fd={},server=on,wait=off", kQmpFd)});
+  add({"-mon", "chardev=qmp,mode=control"});
   return a;
 }
 

@@ -39,6 +39,30 @@ void QmpCommands::screendump(const std::string& path, const std::string& format)
   conn_.execute_sync("screendump", {{"filename", path}, {"format", format}});
 }
 
+void QmpCommands::getfd(int fd, const std::string& name) {
+  conn_.execute_sync("getfd", {{"fdname", name}}, std::nullopt, fd);
+}
+
+void QmpCommands::closefd(const std::string& name) { conn_.execute_sync("closefd", {{"fdname", name}}); }
+
+void QmpCommands::add_vnc_client(const std::string& fd_name) {
+  conn_.execute_sync("add_client", {{"protocol", "vnc"}, {"fdname", fd_name}, {"skipauth", true}});
+}
+
+std::int64_t QmpCommands::add_fd(int fd, const std::string& opaque) {
+  auto ret = conn_.execute_sync("add-fd", {{"opaque", opaque}}, std::nullopt, fd);
+  auto it = ret.find("fdset-id");
+  if (!ret.is_object() || it == ret.end() || !it->is_number_integer()) {
+    QmpStatus s;
+    s.kind = QmpStatus::Kind::protocol_error;
+    s.desc = "the VM monitor gave no fd set";
+    throw QmpError(s);
+  }
+  return it->get<std::int64_t>();
+}
+
+void QmpCommands::remove_fd(std::int64_t fdset_id) { conn_.execute_sync("remove-fd", {{"fdset-id", fdset_id}}); }
+
 std::vector<JobInfo> QmpCommands::query_jobs() {
   std::vector<JobInfo> out;
   for (const auto& j : conn_.execute_sync("query-jobs")) {

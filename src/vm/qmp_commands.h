@@ -48,6 +48,17 @@ class QmpCommands {
   // Writes the current screen to `path` (a path QEMU can write) as "png" or "ppm".
   void screendump(const std::string& path, const std::string& format = "png");
 
+  // Descriptors handed to QEMU (libvirt's way: QEMU never opens a path vmshare does not own).
+  // getfd: `fd` is stored under `name` (then add_client takes it, or closefd drops it).
+  void getfd(int fd, const std::string& name);
+  void closefd(const std::string& name);
+  // A VNC client on an fd taken with getfd; no authentication (vmshare already checked).
+  void add_vnc_client(const std::string& fd_name);
+  // add-fd: `fd` joins a new fd set; returns its id, to be opened by QEMU as "/dev/fdset/<id>".
+  // Access mode must match what QEMU opens (O_WRONLY for screendump, O_RDWR for a disk).
+  std::int64_t add_fd(int fd, const std::string& opaque);
+  void remove_fd(std::int64_t fdset_id);
+
   std::vector<JobInfo> query_jobs();
   std::vector<BlockJobInfo> query_block_jobs();
   void job_cancel(const std::string& id);

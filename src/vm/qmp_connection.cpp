@@ -1,5 +1,7 @@
 #include "vm/qmp_connection.h"
 
+#include "vm/unique_fd.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +12,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -56,6 +63,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
     std::uint64_t id = 0;
     milliseconds timeout{0};
     ExecuteHandler handler;
+    std::shared_ptr<UniqueFd> fd;  // sent with the command's first byte, then dropped
   };
 
   enum class State { idle, connecting, greeting, negotiating, ready, failed };
@@ -79,6 +87,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
 
   mutable std::mutex greeting_mu_;
   json greeting_;
+  Peer peer_;  // guarded by greeting_mu_
 
   void connect(std::string path, ConnectHandler h) {
     if (state_ != State::idle) {
@@ -105,6 +114,12 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
       return fail(make_status(Kind::disconnected, "cannot reach the VM monitor"));
     }
     state_ = State::greeting;
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(sock_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      std::lock_guard lk(greeting_mu_);
+      peer_ = Peer{static_cast<long>(cred.pid), static_cast<unsigned>(cred.uid)};
+    }
     read_next();
   }
 
@@ -216,7 +231,8 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
     pump();
   }
 
-  void execute(std::string command, json args, ExecuteHandler h, std::optional<milliseconds> timeout) {
+  void execute(std::string command, json args, ExecuteHandler h, std::optional<milliseconds> timeout,
+               std::shared_ptr<UniqueFd> fd) {
     if (state_ == State::failed) {
       if (h) h(sticky_, json());
       return;
@@ -229,6 +245,7 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
     p.line = msg.dump() + "\n";
     p.timeout = timeout.value_or(opt_.command_timeout);
     p.handler = std::move(h);
+    p.fd = std::move(fd);
     queue_.push_back(std::move(p));
     pump();
   }
@@ -243,8 +260,44 @@ class QmpConnection::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void write_inflight() {
+    if (inflight_->fd) return write_with_fd();
+    write_rest(0);
+  }
+
+  // sendmsg with SCM_RIGHTS once the socket is writable; what the kernel did not take goes on
+  // as plain bytes (the descriptor is attached to the first one, which QEMU reads first).
+  void write_with_fd() {
+    sock_.async_wait(asio::socket_base::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+      if (self->state_ == State::failed || !self->inflight_) return;
+      if (ec) return self->fail(make_status(Kind::disconnected, "the VM monitor connection closed"));
+      const std::string& line = self->inflight_->line;
+      iovec iov{const_cast<char*>(line.data()), line.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      const int fd = self->inflight_->fd->get();
+      std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+      ssize_t n = ::sendmsg(self->sock_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return self->write_with_fd();
+      if (n < 0) {
+        spdlog::info("QMP {}: sending a descriptor failed: {}", self->label_, std::strerror(errno));
+        return self->fail(make_status(Kind::disconnected, "the VM monitor connection closed"));
+      }
+      self->inflight_->fd.reset();  // QEMU holds its own copy now
+      if (static_cast<std::size_t>(n) < line.size()) self->write_rest(static_cast<std::size_t>(n));
+    });
+  }
+
+  void write_rest(std::size_t offset) {
     // inflight_ stays put until its reply arrives, so the buffer outlives the write.
-    asio::async_write(sock_, asio::buffer(inflight_->line),
+    asio::async_write(sock_, asio::buffer(inflight_->line.data() + offset, inflight_->line.size() - offset),
                       [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                         if (ec && self->state_ != State::failed) {
                           spdlog::info("QMP {}: write failed: {}", self->label_, ec.message());
@@ -318,12 +371,22 @@ void QmpConnection::async_connect(const std::string& socket_path, ConnectHandler
 }
 
 void QmpConnection::async_execute(const std::string& command, json args, ExecuteHandler handler,
-                                  std::optional<milliseconds> timeout) {
+                                  std::optional<milliseconds> timeout, int pass_fd) {
+  std::shared_ptr<UniqueFd> fd;
+  if (pass_fd >= 0) {
+    fd = std::make_shared<UniqueFd>(::fcntl(pass_fd, F_DUPFD_CLOEXEC, 3));
+    if (!fd->valid()) throw QmpError(make_status(Kind::protocol_error, "cannot pass a descriptor to the VM monitor"));
+  }
   // Always posted, never run inline, so a handler may queue the next command safely.
   asio::post(impl_->strand_, [impl = impl_, c = command, a = std::move(args), h = std::move(handler),
-                              timeout]() mutable {
-    impl->execute(std::move(c), std::move(a), std::move(h), timeout);
+                              timeout, fd = std::move(fd)]() mutable {
+    impl->execute(std::move(c), std::move(a), std::move(h), timeout, std::move(fd));
   });
+}
+
+QmpConnection::Peer QmpConnection::peer() const {
+  std::lock_guard lk(impl_->greeting_mu_);
+  return impl_->peer_;
 }
 
 namespace {
@@ -344,14 +407,14 @@ void QmpConnection::connect_sync(const std::string& socket_path) {
 }
 
 json QmpConnection::execute_sync(const std::string& command, const json& args,
-                                 std::optional<milliseconds> timeout) {
+                                 std::optional<milliseconds> timeout, int pass_fd) {
   if (impl_->strand_.running_in_this_thread())
     throw std::logic_error("QmpConnection::execute_sync called on its own strand");
   auto prom = std::make_shared<std::promise<std::pair<QmpStatus, json>>>();
   auto fut = prom->get_future();
   async_execute(
       command, args,
-      [prom](const QmpStatus& st, const json& ret) { prom->set_value({st, ret}); }, timeout);
+      [prom](const QmpStatus& st, const json& ret) { prom->set_value({st, ret}); }, timeout, pass_fd);
   // The command may wait in the queue behind others, so this is a backstop, not the timeout.
   auto wait = (timeout.value_or(impl_->opt_.command_timeout) + kSyncSlack) * 4;
   if (fut.wait_for(wait) != std::future_status::ready)

@@ -88,8 +88,10 @@ class QmpConnection {
 
   // Queues `command` with `args` (an object; {} or null for none). `ret` is QMP's "return"
   // value on success. `timeout` overrides the default, counted from when the command is sent.
+  // `pass_fd` >= 0 rides with the command as SCM_RIGHTS (getfd, add-fd): a copy is taken at
+  // once, so the caller keeps and closes its own.
   void async_execute(const std::string& command, nlohmann::json args, ExecuteHandler handler,
-                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+                     std::optional<std::chrono::milliseconds> timeout = std::nullopt, int pass_fd = -1);
 
   // Blocking forms for worker threads. They throw QmpError on any failure. Never call them
   // on a thread that runs the executor: the reply could never be processed (a call from
@@ -97,7 +99,16 @@ class QmpConnection {
   void connect_sync(const std::string& socket_path);
   nlohmann::json execute_sync(const std::string& command,
                               const nlohmann::json& args = nlohmann::json::object(),
-                              std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+                              std::optional<std::chrono::milliseconds> timeout = std::nullopt,
+                              int pass_fd = -1);
+
+  // The process at the other end, as the kernel saw it listen() (SO_PEERCRED); pid 0 before
+  // connecting. A confined QEMU cannot forge it, and reading it needs no /proc.
+  struct Peer {
+    long pid = 0;
+    unsigned uid = 0;
+  };
+  Peer peer() const;
 
   // Fails everything pending with Kind::closed and closes the socket. Idempotent.
   void close();

@@ -1,4 +1,5 @@
 #include "vm/run_command.h"
+#include "vm/child_env.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -14,7 +15,6 @@
 
 #include "vm/process.h"
 
-extern char** environ;
 
 namespace vmshare::vm {
 namespace {
@@ -49,11 +49,12 @@ CommandResult run_command(const std::vector<std::string>& argv, const RunOptions
   posix_spawn_file_actions_adddup2(&fa, out_w.fd, 1);  // dup2 clears O_CLOEXEC on the copy
   posix_spawn_file_actions_adddup2(&fa, err_w.fd, 2);
   posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  auto envp = envp_of(child_environment());
   std::vector<char*> cargv;
   for (const auto& s : argv) cargv.push_back(const_cast<char*>(s.c_str()));
   cargv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
+  int rc = posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw ProcessError(fmt::format("cannot start {}: {}", argv[0], std::strerror(rc)));
   out_w.close();

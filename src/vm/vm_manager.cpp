@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <condition_variable>
 #include <ctime>
 #include <filesystem>
@@ -20,7 +21,8 @@
 #include <spdlog/spdlog.h>
 
 #include "vm/confinement.h"
-#include "vm/disk_backup.h"
+#include "vm/kvm_access.h"
+#include "vm/vm_instance.h"
 #include "obs/vmshare_metrics.h"
 #include "vm/errors.h"
 #include "vm/exit_watcher.h"
@@ -41,23 +43,11 @@ namespace {
 
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-// A blank disk for ISO installs; qcow2 allocates lazily, so the size costs nothing up front.
-constexpr std::uint64_t kIsoInstallDiskBytes = 8ULL << 30;
-// AF_UNIX paths are limited to 108 bytes including the terminator.
-constexpr std::size_t kMaxSocketPath = 107;
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
-}
-
-// The saved pid is ours only if its command line names this VM's run dir; a recycled pid
-// belongs to something else and must never be signalled.
-bool process_is_vm(std::int64_t pid, const std::string& run_dir) {
-  auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-  return !cmdline.empty() && cmdline.find(run_dir + "/") != std::string::npos;
 }
 
 std::string load_or_create_node_id(const std::string& data_dir) {
@@ -79,6 +69,18 @@ std::vector<unsigned> kvm_group() {
   return {};
 }
 
+// Children run with a fixed PATH (child_env.h), so a bare binary name is resolved here, once.
+std::string resolve_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return fs::absolute(candidate).string();
+  }
+  return name;  // spawning then fails with a clear "cannot start" error
+}
+
 }  // namespace
 
 const char* exit_reason_name(ExitReason reason) {
@@ -94,28 +96,6 @@ const char* exit_reason_name(ExitReason reason) {
   return "unknown";
 }
 
-struct VmManager::Instance {
-  VmRecord record;
-  std::string status = "starting";  // guarded by VmManager::mutex_
-  std::mutex op;                    // one operation per VM at a time
-  std::unique_ptr<QmpConnection> qmp;
-  std::unique_ptr<ExitWatcher> watcher;
-  std::unique_ptr<net::steady_timer> grace;
-  std::unique_ptr<net::steady_timer> expiry;
-  std::map<std::uint64_t, std::function<void(const std::string&)>> viewers;  // guarded by mutex_
-  std::optional<ExitReason> requested;  // why we asked it to end; guarded by mutex_
-  std::mutex sync;                      // one session store write for this VM at a time
-
-  std::mutex gone_mutex;
-  std::condition_variable gone_cv;
-  bool gone = false;
-
-  VmView view() const {
-    return VmView{record.vmid,         record.user_id, record.os_type, status, record.started_at,
-                  record.expires_at,    static_cast<int>(viewers.size()), record.source_snapshot};
-  }
-};
-
 VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore& sessions,
                      net::any_io_executor blocking)
     : config_(config),
@@ -125,32 +105,34 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
       monitor_thread_([this] { monitor_io_.run(); }),
       io_(monitor_io_.get_executor()),
       blocking_(std::move(blocking)) {
-  accel_ = resolve_accel(config_.accel, config_.accel == "tcg" ? false : probe_kvm());
   vms_dir_ = config_.data_dir + "/vms";
   fs::create_directories(vms_dir_);
   ::chmod(vms_dir_.c_str(), 0700);
-  if (vms_dir_.size() + 1 + 16 + std::string("/qmp.sock").size() > kMaxSocketPath)
-    throw std::runtime_error("VMSHARE_DATA_DIR: path too long for the VMs' UNIX sockets (keep it under 70 characters)");
+  // AF_UNIX paths hold 107 bytes: <vms>/<16-char vmid>/qmp.sock.
+  if (vms_dir_.size() + 1 + 16 + std::string("/qmp.sock").size() > 107)
+    throw std::runtime_error("VMSHARE_DATA_DIR: path too long for the VMs' monitor sockets (keep it under 70 characters)");
   node_ = load_or_create_node_id(config_.data_dir);
-  spdlog::info("vm: accelerator {}, {} profile(s), at most {} VMs", accel_, catalog_.profiles().size(), config_.max_vms);
+  qemu_binary_ = resolve_in_path(config_.qemu);
 
   confined_ = confinement_active(parse_confine_mode(config_.confine), ::geteuid() == 0);
   if (confined_) {
-    // Files vmshare creates from now on are its own alone unless handed to a VM explicitly.
+    // Files vmshare creates from now on are its own alone.
     ::umask(077);
     open_data_dir_to_vms(config_.data_dir, vms_dir_);
     vm_groups_ = kvm_group();
     spdlog::info("vm: each QEMU runs as its own user (uids {}..{})", config_.vm_uid_base,
                  config_.vm_uid_base + static_cast<std::uint32_t>(std::max(config_.max_vms, 1)) - 1);
     for (const auto& p : catalog_.profiles())
-      for (const auto* file : {&p.base_image, &p.kernel, &p.initrd})
+      for (const auto* file : {&p.kernel, &p.initrd})  // disks go to QEMU as descriptors; kernels by path
         if (!file->empty() && !readable_by_everyone(*file))
-          spdlog::warn("vm: profile {}: an image file is not readable by the VMs' users; launches will fail "
-                       "until it and its folders are readable by others", p.name);
+          spdlog::warn("vm: profile {}: its kernel or initrd is not readable by the VMs' users; launches will "
+                       "fail until it and its folders are readable by others", p.name);
   } else {
     spdlog::info("vm: QEMU runs as vmshare's own user (VMSHARE_CONFINE={}, {})", config_.confine,
                  ::geteuid() == 0 ? "running as root" : "not running as root");
   }
+  choose_accelerator();
+  spdlog::info("vm: accelerator {}, {} profile(s), at most {} VMs", accel_, catalog_.profiles().size(), config_.max_vms);
   if (!config_.cgroups) {
     spdlog::info("vm: per-VM cgroup limits off (VMSHARE_CGROUPS=off)");
   } else {
@@ -161,6 +143,20 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
     else
       spdlog::warn("vm: per-VM cgroup limits skipped: {}", cgroups_.why());
   }
+}
+
+// What the VMs' QEMU can open decides, not what vmshare (root) can.
+void VmManager::choose_accelerator() {
+  if (config_.accel == "tcg") {
+    accel_ = "tcg";
+    return;
+  }
+  std::vector<gid_t> groups(vm_groups_.begin(), vm_groups_.end());
+  const auto verdict = probe_kvm_for(confined_, config_.vm_uid_base, groups);
+  if (config_.accel == "kvm" && !verdict.usable)
+    throw std::runtime_error("VMSHARE_ACCEL=kvm, but KVM is not usable by the VMs: " + verdict.why);
+  if (!verdict.usable) spdlog::warn("vm: KVM not usable ({}); using TCG (slower emulation)", verdict.why);
+  accel_ = resolve_accel(config_.accel, verdict.usable);
 }
 
 VmManager::~VmManager() {
@@ -206,192 +202,6 @@ std::vector<VmView> VmManager::list() const {
   std::vector<VmView> out;
   for (const auto& [_, vm] : vms_) out.push_back(vm->view());
   return out;
-}
-
-LaunchResult VmManager::launch(const LaunchSpec& spec) {
-  const Profile* profile = nullptr;
-  std::string base = spec.base_image;
-  int memory_mb = 512, cpus = 1;
-  profile = spec.os_type == kCustomProfileName ? nullptr : catalog_.find(spec.os_type);
-  if (profile) {
-    if (base.empty()) base = profile->base_image;
-    memory_mb = profile->memory_mb;
-    cpus = profile->cpus;
-  } else if (base.empty() && spec.iso_path.empty()) {
-    // Snapshot boots keep working for profiles since removed from the catalog (defaults above).
-    throw UnknownProfile("Unknown os_type '" + spec.os_type + "'");
-  }
-
-  // Concurrent requests of one user queue here; the first launches, the rest get its VM.
-  auto serial = user_lock(spec.user_id);
-  std::lock_guard user_guard(*serial);
-  if (auto existing = vm_of_user(spec.user_id)) return {*existing, false};
-  {
-    std::lock_guard lock(mutex_);
-    if (static_cast<int>(vms_.size()) + launching_ >= config_.max_vms)
-      throw VmLimitReached("The host is at its VM limit; please try again later");
-    ++launching_;
-  }
-  std::shared_ptr<Instance> vm;
-  const auto launch_started = std::chrono::steady_clock::now();
-  auto launch_seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - launch_started).count(); };
-  try {
-    vm = start_instance(spec, base, memory_mb, cpus, profile);
-  } catch (...) {
-    obs::metrics().vm_launch_duration_seconds.with({"error"}).observe(launch_seconds());
-    std::lock_guard lock(mutex_);
-    --launching_;
-    throw;
-  }
-  obs::metrics().vm_launch_duration_seconds.with({"ok"}).observe(launch_seconds());
-  std::lock_guard lock(mutex_);
-  --launching_;
-  return {vm->view(), true};
-}
-
-std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec& spec, const std::string& base_image,
-                                                               int memory_mb, int cpus, const Profile* profile) {
-  auto vm = std::make_shared<Instance>();
-  auto& r = vm->record;
-  r.vmid = new_vmid();
-  r.user_id = spec.user_id;
-  r.os_type = spec.os_type;
-  r.run_dir = vms_dir_ + "/" + r.vmid;
-  r.iso_path = spec.iso_path;
-  r.base_image = base_image;
-  r.source_snapshot = spec.source_snapshot;
-  r.started_at = now_unix();
-  r.expires_at = r.started_at + config_.max_session_s;
-  if (confined_) {
-    std::lock_guard lock(mutex_);
-    std::set<uid_t> in_use(uids_launching_.begin(), uids_launching_.end());
-    for (const auto& [_, other] : vms_) in_use.insert(other->record.uid);
-    auto uid = pick_vm_uid(in_use, config_.vm_uid_base, std::max(config_.max_vms, 1));
-    if (!uid) throw VmLimitReached("The host is at its VM limit; please try again later");
-    r.uid = *uid;
-    uids_launching_.insert(r.uid);
-  }
-  struct UidRelease {
-    VmManager* self;
-    std::uint32_t uid;
-    ~UidRelease() {
-      std::lock_guard lock(self->mutex_);
-      self->uids_launching_.erase(uid);
-    }
-  } uid_release{this, r.uid};
-
-  std::optional<Process> process;
-  auto undo = [&](const std::string& why) {
-    spdlog::warn("vm {}: launch failed: {}", r.vmid, why);
-    if (vm->qmp) vm->qmp->close();
-    if (process && process->valid()) {
-      process->signal(SIGKILL);
-      process->wait_for(std::chrono::seconds(5));
-    }
-    cgroups_.remove(r.vmid);
-    std::lock_guard lock(mutex_);
-    vms_.erase(r.vmid);
-    if (auto it = by_user_.find(r.user_id); it != by_user_.end() && it->second == r.vmid) by_user_.erase(it);
-  };
-  auto remove_traces = [&] {
-    publish(vm);  // no longer in vms_: removes its session
-    std::error_code ec;
-    fs::remove_all(r.run_dir, ec);
-  };
-
-  try {
-    if (!fs::create_directory(r.run_dir)) throw LaunchFailed("VM folder already exists");
-    ::chmod(r.run_dir.c_str(), 0700);
-    if (confined_) hand_over(r.run_dir, r.uid, r.uid, 0700);
-    const bool from_catalog = profile && spec.base_image.empty();
-    std::string backing = base_image;
-    if (confined_ && !spec.base_image.empty()) {
-      // A snapshot is the user's own file: the VM reads it through its folder only.
-      backing = share_read_only(base_image, r.run_dir, "base.qcow2");
-    } else if (confined_ && from_catalog) {
-      for (const auto* file : {&base_image, &profile->kernel, &profile->initrd})
-        if (!file->empty() && !readable_by_everyone(*file))
-          throw LaunchFailed("This system's image is not readable by the VMs; please tell the operator");
-    }
-    ImageTool images(config_.qemu_img, std::chrono::seconds(60));
-    const std::string disk = r.run_dir + "/disk.qcow2";
-    if (!backing.empty()) images.create_overlay(backing, disk);
-    else images.create_blank(disk, kIsoInstallDiskBytes);
-    if (confined_) hand_over(disk, r.uid, r.uid, 0600);
-
-    QemuSpec qemu;
-    qemu.qemu_binary = config_.qemu;
-    qemu.vmid = r.vmid;
-    qemu.accel = accel_;
-    qemu.memory_mb = memory_mb;
-    qemu.cpus = cpus;
-    qemu.disk_path = disk;
-    qemu.iso_path = confined_ && !spec.iso_path.empty() ? share_read_only(spec.iso_path, r.run_dir, "cdrom.iso")
-                                                        : spec.iso_path;
-    qemu.run_dir = r.run_dir;
-    if (from_catalog) {
-      qemu.kernel = profile->kernel;
-      qemu.initrd = profile->initrd;
-      qemu.append = profile->append;
-    }
-    auto argv = build_qemu_argv(qemu);
-    if (confined_) {
-      DropPrivileges who{r.uid, r.uid, {}};
-      for (auto g : vm_groups_) who.groups.push_back(static_cast<gid_t>(g));
-      argv = drop_privileges_argv(who, argv);
-    }
-    process = Process::spawn(SpawnOptions{argv, r.run_dir + "/qemu.log", true});
-    r.pid = process->pid();
-    cgroups_.attach(r.vmid, process->pid(),
-                    vm_limits(memory_mb, cpus, config_.vm_memory_overhead_mb, config_.vm_pids_max));
-    save_vm_record(r);
-    {
-      std::lock_guard lock(mutex_);
-      vms_[r.vmid] = vm;
-      by_user_[r.user_id] = r.vmid;
-    }
-    publish(vm);
-
-    // QEMU creates the QMP socket a moment after it starts.
-    const auto qmp_path = qmp_socket_path(r.run_dir);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!fs::exists(qmp_path)) {
-      if (auto status = process->try_wait())
-        throw LaunchFailed("QEMU exited during start-up (" + status->describe() + ")");
-      if (std::chrono::steady_clock::now() > deadline) throw LaunchFailed("QEMU did not open its monitor in time");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    // The socket file appears at bind(), a moment before QEMU listen()s on it: a refused
-    // connection then is not a failure yet.
-    for (;;) {
-      vm->qmp = std::make_unique<QmpConnection>(io_);
-      try {
-        vm->qmp->connect_sync(qmp_path);
-        break;
-      } catch (const QmpError&) {
-        vm->qmp->close();
-        if (process->try_wait() || std::chrono::steady_clock::now() > deadline) throw;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    QmpCommands(*vm->qmp).query_status();
-  } catch (const std::exception& e) {
-    undo(e.what());
-    remove_traces();
-    if (dynamic_cast<const LaunchFailed*>(&e)) throw;
-    throw LaunchFailed("Could not start the VM");
-  }
-  vm->watcher = std::make_unique<ExitWatcher>(io_, std::move(*process));
-  {
-    std::lock_guard lock(mutex_);
-    vm->status = "running";
-  }
-  watch(vm);
-  publish(vm);
-  arm_grace(vm);
-  arm_expiry(vm);
-  spdlog::info("vm {}: started {} for user {} (pid {})", r.vmid, r.os_type, r.user_id, r.pid);
-  return vm;
 }
 
 namespace {
@@ -592,19 +402,6 @@ void VmManager::reset(const std::string& vmid) {
   QmpCommands(*vm->qmp).system_reset();
 }
 
-std::string VmManager::screenshot_png(const std::string& vmid) {
-  auto vm = get(vmid);
-  if (!vm) throw VmNotFound("No such VM");
-  std::lock_guard op(vm->op);
-  const std::string path = vm->record.run_dir + "/screen-" + new_vmid() + ".png";
-  QmpCommands(*vm->qmp).screendump(path, "png");
-  auto png = read_file(path);
-  std::error_code ec;
-  fs::remove(path, ec);
-  if (png.empty()) throw VmError("The VM did not produce a screenshot");
-  return png;
-}
-
 std::uint64_t VmManager::disk_footprint_bytes(const std::string& vmid) const {
   auto vm = get(vmid);
   if (!vm) throw VmNotFound("No such VM");
@@ -617,38 +414,11 @@ std::uint64_t VmManager::disk_footprint_bytes(const std::string& vmid) const {
   return total;
 }
 
-void VmManager::backup_disk_to(const std::string& vmid, const std::string& target_path) {
-  auto vm = get(vmid);
-  if (!vm) throw VmNotFound("No such VM");
-  std::lock_guard op(vm->op);
-  QmpCommands qmp(*vm->qmp);
-  const ImageTool images(config_.qemu_img, std::chrono::minutes(10));
-  if (!confined_) {
-    backup_disk(qmp, images, target_path);
-    return;
-  }
-  // QEMU writes the copy as the VM's user, so into the VM's folder; vmshare then takes it.
-  std::error_code ec;
-  if (fs::exists(target_path, ec)) throw ImageError("the snapshot file already exists", target_path);
-  const std::string staged = vm->record.run_dir + "/backup-" + new_vmid() + ".qcow2";
-  BackupOptions options;
-  const auto uid = vm->record.uid;
-  options.prepare_target = [uid](const std::string& path) { hand_over(path, uid, uid, 0600); };
-  backup_disk(qmp, images, staged, options);
-  collect_from_vm(staged, target_path);
-}
-
 bool VmManager::snapshot_in_use(const std::string& snapshot_name) const {
   std::lock_guard lock(mutex_);
   for (const auto& [_, vm] : vms_)
     if (vm->record.source_snapshot == snapshot_name) return true;
   return false;
-}
-
-std::string VmManager::vnc_socket(const std::string& vmid) const {
-  auto vm = get(vmid);
-  if (!vm) throw VmNotFound("No such VM");
-  return vnc_socket_path(vm->record.run_dir);
 }
 
 std::uint64_t VmManager::attach_viewer(const std::string& vmid, std::function<void(const std::string&)> close) {
@@ -703,71 +473,6 @@ void VmManager::arm_expiry(const std::shared_ptr<Instance>& vm) {
       net::post(blocking_, [this, vmid = vm->record.vmid] { terminate(vmid, ExitReason::session_limit); });
     }
   });
-}
-
-void VmManager::reconcile() {
-  std::set<std::string> adopted;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(vms_dir_, ec)) {
-    const std::string run_dir = entry.path().string();
-    auto record = load_vm_record(run_dir);
-    bool kept = false;
-    if (record && record->run_dir == run_dir && record->pid > 0 && process_is_vm(record->pid, run_dir)) {
-      try {
-        auto process = Process::adopt(static_cast<pid_t>(record->pid));
-        auto vm = std::make_shared<Instance>();
-        vm->record = *record;
-        vm->qmp = std::make_unique<QmpConnection>(io_, QmpOptions{std::chrono::seconds(3), std::chrono::seconds(30)});
-        try {
-          vm->qmp->connect_sync(qmp_socket_path(run_dir));
-          QmpCommands(*vm->qmp).query_status();
-        } catch (const std::exception& e) {
-          spdlog::warn("vm {}: does not answer its monitor ({}), killing it", record->vmid, e.what());
-          vm->qmp->close();
-          process.signal(SIGKILL);
-          process.wait_for(std::chrono::seconds(5));
-          throw;
-        }
-        vm->watcher = std::make_unique<ExitWatcher>(io_, std::move(process));
-        vm->status = "running";
-        {
-          std::lock_guard lock(mutex_);
-          vms_[record->vmid] = vm;
-          by_user_[record->user_id] = record->vmid;
-        }
-        watch(vm);
-        publish(vm);
-        arm_grace(vm);
-        arm_expiry(vm);
-        adopted.insert(record->vmid);
-        kept = true;
-        spdlog::info("vm {}: adopted after restart (user {})", record->vmid, record->user_id);
-      } catch (const std::exception& e) {
-        spdlog::warn("vm {}: not adopted: {}", record ? record->vmid : "?", e.what());
-      }
-    }
-    if (!kept) {
-      if (record && record->pid > 0 && process_is_vm(record->pid, run_dir)) {
-        try {
-          auto process = Process::adopt(static_cast<pid_t>(record->pid));
-          process.signal(SIGKILL);
-          process.wait_for(std::chrono::seconds(5));
-        } catch (const std::exception&) {
-        }
-      }
-      fs::remove_all(run_dir, ec);
-      spdlog::info("vm: removed leftovers of a VM that no longer runs");
-    }
-  }
-  cgroups_.remove_all_except(adopted);
-  // Sessions this node published earlier whose VM is gone.
-  try {
-    for (const auto& s : sessions_.list_active())
-      if (s.node == node_ && !adopted.count(s.vmid)) sessions_.remove_vm(s.vmid);
-  } catch (const std::exception& e) {
-    spdlog::warn("vm: could not reconcile the session store: {}; will retry", e.what());
-    schedule_resync();
-  }
 }
 
 void VmManager::detach_all() {

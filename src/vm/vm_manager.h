@@ -1,6 +1,15 @@
 #pragma once
 // The VMs this node runs: launch (one per user, a host-wide limit), stop, reset, screenshots,
 // viewers and the disconnect grace, the session limit, exits, and adoption after a restart.
+// Split by job: vm_manager.cpp (registry, stop, timers, sessions), vm_launch.cpp (the phases of
+// a launch and its one rollback), vm_adoption.cpp (after a restart), vm_monitor_ops.cpp
+// (consoles, screenshots, backups: everything that hands QEMU a descriptor).
+//
+// Trust: each VM's folder (<data>/vms/<vmid>, 0700) is vmshare's alone and holds its record,
+// the overlay, QEMU's log and the monitor socket; QEMU gets descriptors, never paths, and a
+// confined QEMU's uid owns no file on the host. Nothing a VM controls is followed or believed:
+// a process is taken as a VM's after a restart only by the kernel's word (SO_PEERCRED on the
+// monitor socket vmshare bound), not by /proc, which ProtectProc=invisible hides anyway.
 //
 // Locking: `mutex_` guards the maps and is never held across QMP or process I/O; each VM has
 // its own operation mutex so one operation runs per VM at a time (libvirt's rule).
@@ -29,9 +38,14 @@
 #include "vm/catalog.h"
 #include "vm/cgroups.h"
 #include "vm/exit_reason.h"
+#include "vm/launch_plan.h"
+#include "vm/process.h"
+#include "vm/unique_fd.h"
 #include "vm/vm_record.h"
 
 namespace vmshare::vm {
+
+class QmpConnection;
 
 struct VmView {
   std::string vmid;
@@ -91,8 +105,9 @@ class VmManager {
   // Whether a running VM sits on top of this snapshot file.
   bool snapshot_in_use(const std::string& snapshot_name) const;
 
-  // The VNC socket of a VM the caller may view, for the console bridge.
-  std::string vnc_socket(const std::string& vmid) const;
+  // A new VNC connection to the VM: one end of a socketpair whose other end QEMU took through
+  // QMP (getfd + add_client). Blocking (worker threads). For callers already authorised.
+  UniqueFd open_console(const std::string& vmid);
   // A console opened / closed. `close` is called with a reason when the VM goes away.
   std::uint64_t attach_viewer(const std::string& vmid, std::function<void(const std::string&)> close);
   void detach_viewer(const std::string& vmid, std::uint64_t viewer_id);
@@ -106,14 +121,26 @@ class VmManager {
 
   // Whether QEMU runs as per-VM users, and the cgroup limits in force (inactive: skipped).
   bool confined() const { return confined_; }
+  const std::string& accelerator() const { return accel_; }
   const VmCgroups& cgroups() const { return cgroups_; }
 
   struct Instance;
 
  private:
   std::shared_ptr<Instance> get(const std::string& vmid) const;
-  std::shared_ptr<Instance> start_instance(const LaunchSpec& spec, const std::string& base_image,
-                                           int memory_mb, int cpus, const Profile* profile);
+  void choose_accelerator();
+  std::shared_ptr<Instance> start_instance(const LaunchSpec& spec);
+  // Launch phases (vm_launch.cpp); each throws, and start_instance rolls back once.
+  struct HostFiles;
+  HostFiles prepare_host(const LaunchPlan& plan);
+  Process spawn_qemu(const LaunchPlan& plan, HostFiles& files);
+  void await_monitor(const std::shared_ptr<Instance>& vm, const LaunchPlan& plan, Process& process);
+  void roll_back(const std::shared_ptr<Instance>& vm, std::optional<Process>& process, const std::string& why);
+  std::uint32_t reserve_uid();
+  void release_uid(std::uint32_t uid);
+  // Adoption of one VM folder found at start-up (vm_adoption.cpp); true when kept.
+  bool adopt(const std::string& vm_dir, const std::string& name);
+  std::unique_ptr<QmpConnection> open_monitor(const std::string& vm_dir, std::chrono::milliseconds timeout);
   void watch(const std::shared_ptr<Instance>& vm);
   void on_exit(const std::string& vmid, ExitReason reason);
   void cleanup(const std::shared_ptr<Instance>& vm, ExitReason reason);
@@ -140,6 +167,7 @@ class VmManager {
   boost::asio::any_io_executor blocking_;
   std::string accel_;
   std::string vms_dir_;
+  std::string qemu_binary_;  // resolved to an absolute path at start-up (children get a fixed PATH)
   std::string node_;
   bool confined_ = false;
   std::vector<unsigned> vm_groups_;  // supplementary groups of confined QEMUs (kvm)

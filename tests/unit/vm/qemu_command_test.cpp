@@ -18,8 +18,7 @@ QemuSpec base_spec() {
   s.accel = "tcg";
   s.memory_mb = 256;
   s.cpus = 1;
-  s.disk_path = "/var/lib/vmshare/vms/vm-0123abcd/disk.qcow2";
-  s.run_dir = "/run/vmshare/vm-0123abcd";
+  s.has_base = true;
   return s;
 }
 
@@ -65,7 +64,8 @@ TEST(QemuCommand, GoldenOverlayKvm) {
 
 TEST(QemuCommand, GoldenIsoBoot) {
   auto s = base_spec();
-  s.iso_path = "/var/lib/vmshare/isos/user-7.iso";
+  s.has_base = false;  // a blank disk to install onto
+  s.has_iso = true;
   check_golden("iso_boot", build_qemu_argv(s));
 }
 
@@ -83,20 +83,35 @@ TEST(QemuCommand, EssentialFlags) {
   EXPECT_TRUE(has_pair(a, "-cpu", "max"));
   EXPECT_TRUE(has_pair(a, "-machine", "pc"));
   EXPECT_TRUE(has_pair(a, "-accel", "tcg,tb-size=256"));
-  EXPECT_TRUE(has_pair(a, "-vnc", "unix:/run/vmshare/vm-0123abcd/vnc.sock"));
-  EXPECT_TRUE(has_pair(a, "-qmp", "unix:/run/vmshare/vm-0123abcd/qmp.sock,server=on,wait=off"));
+  EXPECT_TRUE(has_pair(a, "-vnc", "none"));
+  EXPECT_TRUE(has_pair(a, "-chardev", "socket,id=qmp,fd=3,server=on,wait=off"));
+  EXPECT_TRUE(has_pair(a, "-mon", "chardev=qmp,mode=control"));
   EXPECT_TRUE(has_pair(a, "-nic", "none"));
   EXPECT_EQ(std::count(a.begin(), a.end(), "-no-shutdown"), 0);
   EXPECT_EQ(std::count(a.begin(), a.end(), "-daemonize"), 0);
   EXPECT_EQ(std::count(a.begin(), a.end(), "-boot"), 0);
 }
 
-TEST(QemuCommand, PathsWithCommasNeedNoEscapingInBlockdevJson) {
+// QEMU opens no file by a path vmshare does not control: every disk is an fd set, the overlay's
+// backing is named as a node (its header's path is never followed) and that node has no backing.
+TEST(QemuCommand, DisksAreDescriptorsAndBackingIsExplicit) {
   auto s = base_spec();
-  s.disk_path = "/data/a,b \"q\".qcow2";
+  s.has_iso = true;
   auto a = build_qemu_argv(s);
+  EXPECT_TRUE(has_pair(a, "-add-fd", "fd=4,set=1,opaque=disk"));
+  EXPECT_TRUE(has_pair(a, "-add-fd", "fd=5,set=2,opaque=base"));
+  EXPECT_TRUE(has_pair(a, "-add-fd", "fd=6,set=3,opaque=cdrom"));
+  EXPECT_TRUE(has_pair(a, "-blockdev", R"({"backing":"base0","driver":"qcow2","file":"disk0-file","node-name":"disk0"})"));
   EXPECT_TRUE(has_pair(a, "-blockdev",
-                       R"({"driver":"file","filename":"/data/a,b \"q\".qcow2","node-name":"disk0-file"})"));
+                       R"({"backing":null,"driver":"qcow2","file":"base0-file","node-name":"base0","read-only":true})"));
+  for (std::size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == "-blockdev" && a[i + 1].find("\"filename\"") != std::string::npos) {
+      EXPECT_NE(a[i + 1].find("\"filename\":\"/dev/fdset/"), std::string::npos) << a[i + 1];
+    }
+  s.has_base = false;
+  a = build_qemu_argv(s);
+  EXPECT_TRUE(has_pair(a, "-blockdev", R"({"backing":null,"driver":"qcow2","file":"disk0-file","node-name":"disk0"})"));
+  EXPECT_EQ(std::count(a.begin(), a.end(), "fd=5,set=2,opaque=base"), 0);
 }
 
 TEST(QemuCommand, RejectsInvalidSpecs) {
@@ -111,14 +126,9 @@ TEST(QemuCommand, RejectsInvalidSpecs) {
   bad([](QemuSpec& s) { s.accel = "auto"; });
   bad([](QemuSpec& s) { s.memory_mb = 10; });
   bad([](QemuSpec& s) { s.cpus = 0; });
-  bad([](QemuSpec& s) { s.disk_path = ""; });
-  bad([](QemuSpec& s) { s.disk_path = "rel.qcow2"; });
-  bad([](QemuSpec& s) { s.iso_path = "rel.iso"; });
+  bad([](QemuSpec& s) { s.kernel = "rel/vmlinuz"; });
   bad([](QemuSpec& s) { s.initrd = "/i"; });
   bad([](QemuSpec& s) { s.append = "quiet"; });
-  bad([](QemuSpec& s) { s.run_dir = "/run/a,b"; });
-  bad([](QemuSpec& s) { s.run_dir = "/" + std::string(120, 'x'); });
-  bad([](QemuSpec& s) { s.run_dir = ""; });
 }
 
 TEST(QemuCommand, ResolveAccel) {
@@ -130,7 +140,4 @@ TEST(QemuCommand, ResolveAccel) {
   EXPECT_THROW(resolve_accel("", true), QemuSpecError);
 }
 
-TEST(QemuCommand, SocketPaths) {
-  EXPECT_EQ(vnc_socket_path("/r"), "/r/vnc.sock");
-  EXPECT_EQ(qmp_socket_path("/r"), "/r/qmp.sock");
-}
+TEST(QemuCommand, FdsetPath) { EXPECT_EQ(fdset_path(3), "/dev/fdset/3"); }

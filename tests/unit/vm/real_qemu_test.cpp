@@ -1,5 +1,7 @@
 // Tests against the real qemu-system-x86_64 (TCG, a small empty disk): they prove that the
-// argv from build_qemu_argv is accepted by this QEMU and that the QMP layers speak to it.
+// argv from build_qemu_argv is accepted by this QEMU, that it works from descriptors alone
+// (monitor listener, disks, ISO; consoles, screendumps and backup targets over QMP), and that
+// the QMP layers speak to it.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -9,7 +11,12 @@
 #include <thread>
 
 #include "test_util.h"
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
 #include "vm/disk_backup.h"
+#include "vm/host_files.h"
 #include "vm/image_tool.h"
 #include "vm/process.h"
 #include "vm/qemu_command.h"
@@ -43,29 +50,30 @@ class RealQemu : public ::testing::Test {
     images.create_overlay(dir / "base.qcow2", dir / "disk.qcow2");
   }
 
-  // Starts QEMU from build_qemu_argv and waits for both sockets.
+  // Starts QEMU from build_qemu_argv the way vmshare does: every file and the monitor's
+  // listening socket passed as descriptors; QEMU gets no path of ours.
   void launch(const std::string& iso_path = {}) {
     QemuSpec s;
     s.vmid = "test-vm";
     s.accel = "tcg";
     s.memory_mb = 128;
     s.cpus = 1;
-    s.disk_path = dir / "disk.qcow2";
-    s.iso_path = iso_path;
-    s.run_dir = dir.path();
+    s.has_base = true;
+    s.has_iso = !iso_path.empty();
+    auto listener = listen_unix(dir / "qmp.sock");
+    auto disk = open_regular(dir / "disk.qcow2", true);
+    auto base = open_regular(dir / "base.qcow2", false);
+    UniqueFd iso;
+    if (!iso_path.empty()) iso = open_regular(iso_path, false);
     SpawnOptions o;
     o.argv = build_qemu_argv(s);
     o.log_path = dir / "qemu.log";
+    o.pass_fds = {{listener.get(), kQmpFd}, {disk.get(), kDiskFd}, {base.get(), kBaseFd}};
+    if (iso) o.pass_fds.push_back({iso.get(), kIsoFd});
     qemu = Process::spawn(o);
-    auto deadline = std::chrono::steady_clock::now() + 15s;
-    // QMP's socket is made before VNC's; wait for both.
-    while (!(exists(qmp_socket_path(dir.path())) && exists(vnc_socket_path(dir.path()))) &&
-           std::chrono::steady_clock::now() < deadline) {
-      ASSERT_FALSE(qemu.try_wait()) << "QEMU exited: " << test::read_file(dir / "qemu.log");
-      std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_TRUE(exists(qmp_socket_path(dir.path()))) << test::read_file(dir / "qemu.log");
   }
+
+  std::string monitor() { return dir / "qmp.sock"; }
 
   ~RealQemu() override {
     if (qemu.valid() && !qemu.try_wait()) {
@@ -81,11 +89,26 @@ class RealQemu : public ::testing::Test {
 }  // namespace
 
 TEST_F(RealQemu, StartsWithOurFlagsAndAnswersQmp) {
+  ::setenv("VMSHARE_TEST_SECRET", "must-not-reach-qemu", 1);
   ASSERT_NO_FATAL_FAILURE(launch());
-  EXPECT_TRUE(exists(vnc_socket_path(dir.path())));
+  ::unsetenv("VMSHARE_TEST_SECRET");
+  {
+    // The first connection may be queued before QEMU runs: the kernel then still names the
+    // process that listen()ed first (us). Once QEMU listen()ed on the socket it inherited, as
+    // it has when it greets, a new connection's peer is QEMU: what adoption after a restart sees.
+    QmpConnection first(io.get_executor());
+    first.connect_sync(monitor());
+    first.close();
+  }
+  std::this_thread::sleep_for(200ms);  // QEMU notices the close and accepts again
   QmpConnection q(io.get_executor());
-  q.connect_sync(qmp_socket_path(dir.path()));
+  q.connect_sync(monitor());
   EXPECT_EQ(q.greeting()["version"]["qemu"]["major"], 7);
+  EXPECT_EQ(q.peer().pid, qemu.pid());
+  // Its environment is the allowlist, not ours.
+  std::string env = test::read_file("/proc/" + std::to_string(qemu.pid()) + "/environ");
+  EXPECT_EQ(env.find("VMSHARE_TEST_SECRET"), std::string::npos);
+  EXPECT_NE(env.find("PATH="), std::string::npos);
   std::this_thread::sleep_for(2s);  // still alive after two seconds: the sandbox let it run
   EXPECT_FALSE(qemu.try_wait()) << test::read_file(dir / "qemu.log");
   QmpCommands cmds(q);
@@ -101,13 +124,18 @@ TEST_F(RealQemu, StatusScreendumpQuit) {
     std::lock_guard lk(mu);
     events.push_back(name);
   });
-  q.connect_sync(qmp_socket_path(dir.path()));
+  q.connect_sync(monitor());
   QmpCommands cmds(q);
   auto st = cmds.query_status();
   EXPECT_EQ(st.status, "running");
 
-  cmds.screendump(dir / "screen.png");
-  std::string png = test::read_file(dir / "screen.png");
+  // Into memory through a write-only descriptor in an fd set, as vmshare takes screenshots.
+  UniqueFd image(::memfd_create("shot", MFD_CLOEXEC));
+  UniqueFd writer(::open(("/proc/self/fd/" + std::to_string(image.get())).c_str(), O_WRONLY | O_CLOEXEC));
+  auto set = cmds.add_fd(writer.get(), "screendump");
+  cmds.screendump(fdset_path(static_cast<int>(set)));
+  cmds.remove_fd(set);
+  std::string png = read_capped(image.get(), 1 << 20);
   ASSERT_GE(png.size(), 8u);
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
 
@@ -137,17 +165,42 @@ TEST_F(RealQemu, StatusScreendumpQuit) {
   EXPECT_NE(std::find(events.begin(), events.end(), "RESUME"), events.end());
 }
 
+TEST_F(RealQemu, ConsoleOverAPassedSocketpair) {
+  ASSERT_NO_FATAL_FAILURE(launch());
+  QmpConnection q(io.get_executor());
+  q.connect_sync(monitor());
+  QmpCommands cmds(q);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  cmds.getfd(theirs.get(), "viewer-1");
+  theirs.reset();
+  cmds.add_vnc_client("viewer-1");
+  char greeting[12];
+  ASSERT_EQ(::recv(ours.get(), greeting, sizeof(greeting), MSG_WAITALL), 12);
+  EXPECT_EQ(std::string(greeting, 12), "RFB 003.008\n");
+  EXPECT_THROW(cmds.add_vnc_client("viewer-1"), QmpError);  // taken once
+}
+
 TEST_F(RealQemu, FullBackupIsStandaloneQcow2) {
   ASSERT_NO_FATAL_FAILURE(launch());
   QmpConnection q(io.get_executor());
-  q.connect_sync(qmp_socket_path(dir.path()));
+  q.connect_sync(monitor());
   QmpCommands cmds(q);
   // The running VM writes to its overlay: HMP's qemu-io on the virtio device's own backend
   // (the device does not share write access to the node) stands in for a guest.
   auto hmp = q.execute_sync("human-monitor-command",
                             {{"command-line", "qemu-io -d /machine/peripheral/disk0-dev/virtio-backend \"write -P 0xbb 1M 64k\""}});
   EXPECT_EQ(hmp, "") << hmp;  // qemu-io prints its report on QEMU's stdout; errors come here
-  backup_disk(cmds, images, dir / "snap.qcow2");
+  std::optional<std::int64_t> set;
+  BackupOptions by_fd;
+  by_fd.expose_target = [&](const std::string& path) {
+    auto fd = open_regular(path, true);
+    set = cmds.add_fd(fd.get(), "snapshot");
+    return fdset_path(static_cast<int>(*set));
+  };
+  by_fd.release_target = [&] { cmds.remove_fd(*set); };
+  backup_disk(cmds, images, dir / "snap.qcow2", by_fd);
   auto verify = [&](const std::string& pattern, const std::string& offset) {
     return run_command({"qemu-io", "-f", "qcow2", "-c",
                         "read -q -P " + pattern + " " + offset + " 64k", dir / "snap.qcow2"})
@@ -176,7 +229,7 @@ TEST_F(RealQemu, IsoAttachedReadOnlyRaw) {
   test::write_file(dir / "user.iso", std::string(1 << 20, '\0'));
   ASSERT_NO_FATAL_FAILURE(launch(dir / "user.iso"));
   QmpConnection q(io.get_executor());
-  q.connect_sync(qmp_socket_path(dir.path()));
+  q.connect_sync(monitor());
   bool found = false;
   for (const auto& n : q.execute_sync("query-named-block-nodes", {{"flat", true}})) {
     if (n["node-name"] != kCdromNodeName) continue;

@@ -1,11 +1,17 @@
-// The file layout of confined VMs, checked with real processes running as other users:
-// a VM's user reads its own folder and what was shared into it, and nothing of another VM's.
+// The file layout of confined VMs, checked with real processes running as other users: a VM's
+// user reaches nothing of the data folder (QEMU gets descriptors), not even its own VM folder,
+// and every process of a VM's uid can be ended without /proc.
 #include "vm/vm_files.h"
+
+#include "vm/host_files.h"
+#include "vm/process.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -46,43 +52,44 @@ class VmFiles : public ::testing::Test {
     ::chmod((data + "/isos/user-1.iso").c_str(), 0600);
     ::chmod(data.c_str(), 0700);
   }
-  // A VM folder handed to `uid` with an overlay in it, the way VmManager makes them.
-  std::string make_vm(const std::string& name, uid_t uid) {
+  // A VM folder as VmManager makes it: vmshare's own, 0700, the overlay inside.
+  std::string make_vm(const std::string& name) {
     const std::string dir = data + "/vms/" + name;
-    fs::create_directory(dir);
-    hand_over(dir, uid, uid, 0700);
+    make_private_dir(dir);
     test::write_file(dir + "/disk.qcow2", "disk of " + name);
-    hand_over(dir + "/disk.qcow2", uid, uid, 0600);
     return dir;
   }
   test::TempDir tmp;
   std::string data;
 };
 
-TEST_F(VmFiles, EachVmReadsOnlyItsOwnFiles) {
+TEST_F(VmFiles, NoVmReachesAnyFileOfTheDataFolder) {
   open_data_dir_to_vms(data, data + "/vms");
-  const auto a = make_vm("a", kVmA), b = make_vm("b", kVmB);
-  const auto iso = share_read_only(data + "/isos/user-1.iso", a, "cdrom.iso");
-
-  EXPECT_TRUE(can_read_as(kVmA, a + "/disk.qcow2"));
-  EXPECT_TRUE(can_read_as(kVmA, iso));
-  EXPECT_TRUE(can_read_as(kVmB, b + "/disk.qcow2"));
-  EXPECT_TRUE(can_read_as(kVmA, data + "/images/tiny.qcow2"));
-
-  EXPECT_FALSE(can_read_as(kVmB, a + "/disk.qcow2"));
-  EXPECT_FALSE(can_read_as(kVmB, iso));
-  EXPECT_FALSE(can_read_as(kVmA, b + "/disk.qcow2"));
-  // The originals are out of reach of every VM, and so are the database and the secrets.
+  const auto a = make_vm("a");
+  EXPECT_TRUE(can_read_as(kVmA, data + "/images/tiny.qcow2"));  // positive control
+  EXPECT_FALSE(can_read_as(kVmA, a + "/disk.qcow2"));  // its own disk too: QEMU has a descriptor
   EXPECT_FALSE(can_read_as(kVmA, data + "/isos/user-1.iso"));
   EXPECT_FALSE(can_read_as(kVmA, data + "/users.db"));
+  EXPECT_FALSE(can_read_as(kVmB, a + "/disk.qcow2"));
   struct stat st {};
   ASSERT_EQ(::stat((data + "/users.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((data + "/vms").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
 }
 
-TEST_F(VmFiles, RefusesADataFolderTheVmsCannotReach) {
-  ::chmod(tmp.path().c_str(), 0700);
-  EXPECT_THROW(open_data_dir_to_vms(data, data + "/vms"), std::runtime_error);
+TEST_F(VmFiles, KillsEveryProcessOfAVmUidAndNoOther) {
+  auto as_a = Process::spawn({drop_privileges_argv({kVmA, kVmA, {}}, {"sleep", "60"}), "", true});
+  auto as_b = Process::spawn({drop_privileges_argv({kVmB, kVmB, {}}, {"sleep", "60"}), "", true});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // setpriv has become the uid
+  ASSERT_TRUE(kill_all_of_uid(kVmA));
+  auto a_status = as_a.wait_for(std::chrono::seconds(5));
+  ASSERT_TRUE(a_status);
+  EXPECT_EQ(a_status->term_signal, SIGKILL);
+  EXPECT_FALSE(as_b.try_wait());  // another VM's process lives on
+  as_b.signal(SIGKILL);
+  as_b.wait_for(std::chrono::seconds(5));
+  EXPECT_FALSE(kill_all_of_uid(0));  // never root's
 }
 
 TEST_F(VmFiles, CatalogImagesMustBeReadableByEveryone) {
@@ -99,23 +106,6 @@ TEST_F(VmFiles, CatalogImagesMustBeReadableByEveryone) {
   ::chmod((tmp / "images/base.qcow2").c_str(), 0600);
   EXPECT_FALSE(readable_by_everyone(tmp / "images/base.qcow2"));
   EXPECT_FALSE(readable_by_everyone(tmp / "images/missing.qcow2"));
-}
-
-TEST_F(VmFiles, CollectsWhatTheVmWroteAsVmsharesOwn) {
-  open_data_dir_to_vms(data, data + "/vms");
-  const auto a = make_vm("a", kVmA);
-  fs::create_directories(data + "/snapshots/1");
-  const std::string staged = a + "/backup.qcow2";
-  test::write_file(staged, "copy");
-  hand_over(staged, kVmA, kVmA, 0600);
-  collect_from_vm(staged, data + "/snapshots/1/s.qcow2");
-  EXPECT_FALSE(fs::exists(staged));
-  struct stat st {};
-  ASSERT_EQ(::stat((data + "/snapshots/1/s.qcow2").c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, 0u);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(test::read_file(data + "/snapshots/1/s.qcow2"), "copy");
-  EXPECT_THROW(collect_from_vm(a + "/missing", data + "/snapshots/1/t.qcow2"), VmError);
 }
 
 }  // namespace

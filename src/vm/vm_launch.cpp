@@ -1,0 +1,214 @@
+// VmManager::launch: admission, then a pure plan (launch_plan.h) carried out in phases
+// (prepare host, spawn, await monitor) with one rollback path (libvirt's phased start).
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "obs/vmshare_metrics.h"
+#include "vm/errors.h"
+#include "vm/exit_watcher.h"
+#include "vm/host_files.h"
+#include "vm/image_tool.h"
+#include "vm/qemu_command.h"
+#include "vm/qmp_commands.h"
+#include "vm/vm_files.h"
+#include "vm/vm_instance.h"
+
+namespace vmshare::vm {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
+// Enough of QEMU's log to say why it failed, in the server log only (it may name server paths).
+constexpr std::size_t kLogTailBytes = 2048;
+}  // namespace
+
+LaunchResult VmManager::launch(const LaunchSpec& spec) {
+  if (spec.os_type != kCustomProfileName && !catalog_.find(spec.os_type) && spec.base_image.empty() &&
+      spec.iso_path.empty())
+    throw UnknownProfile("Unknown os_type '" + spec.os_type + "'");
+
+  // Concurrent requests of one user queue here; the first launches, the rest get its VM.
+  auto serial = user_lock(spec.user_id);
+  std::lock_guard user_guard(*serial);
+  if (auto existing = vm_of_user(spec.user_id)) return {*existing, false};
+  {
+    std::lock_guard lock(mutex_);
+    if (static_cast<int>(vms_.size()) + launching_ >= config_.max_vms)
+      throw VmLimitReached("The host is at its VM limit; please try again later");
+    ++launching_;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+  std::shared_ptr<Instance> vm;
+  try {
+    vm = start_instance(spec);
+  } catch (...) {
+    obs::metrics().vm_launch_duration_seconds.with({"error"}).observe(seconds());
+    std::lock_guard lock(mutex_);
+    --launching_;
+    throw;
+  }
+  obs::metrics().vm_launch_duration_seconds.with({"ok"}).observe(seconds());
+  std::lock_guard lock(mutex_);
+  --launching_;
+  return {vm->view(), true};
+}
+
+std::uint32_t VmManager::reserve_uid() {
+  std::lock_guard lock(mutex_);
+  std::set<uid_t> in_use(uids_launching_.begin(), uids_launching_.end());
+  for (const auto& [_, other] : vms_) in_use.insert(other->record.uid);
+  auto uid = pick_vm_uid(in_use, config_.vm_uid_base, std::max(config_.max_vms, 1));
+  if (!uid) throw VmLimitReached("The host is at its VM limit; please try again later");
+  uids_launching_.insert(*uid);
+  return *uid;
+}
+
+void VmManager::release_uid(std::uint32_t uid) {
+  std::lock_guard lock(mutex_);
+  uids_launching_.erase(uid);
+}
+
+std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec& spec) {
+  LaunchEnvironment env;
+  env.vmid = new_vmid();
+  env.vm_dir = vms_dir_ + "/" + env.vmid;
+  env.now = now_unix();
+  env.max_session_s = config_.max_session_s;
+  env.qemu_binary = qemu_binary_;
+  env.accel = accel_;
+  env.memory_overhead_mb = config_.vm_memory_overhead_mb;
+  env.pids_max = config_.vm_pids_max;
+  if (confined_) {
+    const auto uid = reserve_uid();
+    env.confine = DropPrivileges{uid, uid, {}};
+    for (auto g : vm_groups_) env.confine->groups.push_back(static_cast<gid_t>(g));
+  }
+  struct UidRelease {
+    VmManager* self;
+    std::optional<DropPrivileges> who;
+    ~UidRelease() {
+      if (who) self->release_uid(who->uid);
+    }
+  } uid_release{this, env.confine};
+
+  LaunchRequest request{spec.user_id, spec.os_type, spec.base_image, spec.source_snapshot, spec.iso_path};
+  const LaunchPlan plan = plan_launch(request, env, catalog_);
+  auto vm = std::make_shared<Instance>();
+  vm->record = plan.record;
+  std::optional<Process> process;
+  try {
+    // A uid is clean before use: whatever still runs as it (a QEMU that hid from its monitor
+    // before a restart) could otherwise reach the new VM's process.
+    if (env.confine && !kill_all_of_uid(env.confine->uid)) throw LaunchFailed("Could not start the VM");
+    auto files = prepare_host(plan);
+    process = spawn_qemu(plan, files);
+    vm->record.pid = process->pid();
+    save_vm_record(vm->record);
+    {
+      std::lock_guard lock(mutex_);
+      vms_[vm->record.vmid] = vm;
+      by_user_[vm->record.user_id] = vm->record.vmid;
+    }
+    publish(vm);
+    await_monitor(vm, plan, *process);
+  } catch (const std::exception& e) {
+    roll_back(vm, process, e.what());
+    if (dynamic_cast<const LaunchFailed*>(&e)) throw;
+    throw LaunchFailed("Could not start the VM");
+  }
+  vm->watcher = std::make_unique<ExitWatcher>(io_, std::move(*process));
+  {
+    std::lock_guard lock(mutex_);
+    vm->status = "running";
+  }
+  watch(vm);
+  publish(vm);
+  arm_grace(vm);
+  arm_expiry(vm);
+  spdlog::info("vm {}: started {} for user {} (pid {})", vm->record.vmid, vm->record.os_type, vm->record.user_id,
+               vm->record.pid);
+  return vm;
+}
+
+// The VM's folder and every file QEMU will use, opened by vmshare.
+VmManager::HostFiles VmManager::prepare_host(const LaunchPlan& plan) {
+  HostFiles files;
+  make_private_dir(plan.record.run_dir);
+  const bool kernel_boot = plan.record.source_snapshot.empty() && plan.iso_path.empty();
+  if (confined_ && kernel_boot) {  // a kernel and initrd are the only files QEMU opens by path
+    if (const auto* profile = catalog_.find(plan.record.os_type))
+      for (const auto* file : {&profile->kernel, &profile->initrd})
+        if (!file->empty() && !readable_by_everyone(*file))
+          throw LaunchFailed("This system's image is not readable by the VMs; please tell the operator");
+  }
+  const ImageTool images(config_.qemu_img, std::chrono::seconds(60));
+  if (!plan.backing_path.empty()) {
+    files.base = open_regular(plan.backing_path, false);
+    images.create_overlay(plan.backing_path, plan.overlay_path);
+  } else {
+    images.create_blank(plan.overlay_path, plan.blank_bytes);
+  }
+  files.disk = open_regular(plan.overlay_path, true);
+  if (!plan.iso_path.empty()) files.iso = open_regular(plan.iso_path, false);
+  files.log = create_exclusive(plan.log_path, O_APPEND);
+  files.qmp_listener = listen_unix(plan.qmp_socket_path);
+  return files;
+}
+
+Process VmManager::spawn_qemu(const LaunchPlan& plan, HostFiles& files) {
+  SpawnOptions options;
+  options.argv = plan.argv;
+  options.output_fd = files.log.get();
+  options.pass_fds = {{files.qmp_listener.get(), kQmpFd}, {files.disk.get(), kDiskFd}};
+  if (files.base) options.pass_fds.push_back({files.base.get(), kBaseFd});
+  if (files.iso) options.pass_fds.push_back({files.iso.get(), kIsoFd});
+  auto process = Process::spawn(options);
+  // QEMU holds the only listener from here on: when it dies, a pending monitor connection is
+  // refused at once instead of waiting out a timeout.
+  files = HostFiles{};
+  cgroups_.attach(plan.record.vmid, process.pid(), plan.limits);
+  return process;
+}
+
+void VmManager::await_monitor(const std::shared_ptr<Instance>& vm, const LaunchPlan& plan, Process& process) {
+  // vmshare bound and listened before QEMU started, so connect() succeeds at once and the
+  // greeting arrives when QEMU is ready; a QEMU that dies first resets the connection.
+  vm->qmp = std::make_unique<QmpConnection>(io_, QmpOptions{std::chrono::seconds(30), std::chrono::seconds(30)});
+  vm->qmp->connect_sync(plan.qmp_socket_path);
+  const auto peer = vm->qmp->peer();
+  if (peer.pid != process.pid())
+    spdlog::debug("vm {}: monitor peer pid {} (QEMU {})", vm->record.vmid, peer.pid, process.pid());
+  QmpCommands(*vm->qmp).query_status();
+}
+
+void VmManager::roll_back(const std::shared_ptr<Instance>& vm, std::optional<Process>& process, const std::string& why) {
+  const auto& r = vm->record;
+  spdlog::warn("vm {}: launch failed: {}", r.vmid, why);
+  if (vm->qmp) vm->qmp->close();
+  if (process && process->valid()) {
+    process->signal(SIGKILL);
+    if (auto status = process->wait_for(std::chrono::seconds(5)))
+      spdlog::warn("vm {}: QEMU ended ({})", r.vmid, status->describe());
+  }
+  const auto tail = tail_of_file(r.run_dir + "/qemu.log", kLogTailBytes);
+  if (!tail.empty()) spdlog::warn("vm {}: QEMU's last output:\n{}", r.vmid, tail);
+  cgroups_.remove(r.vmid);
+  {
+    std::lock_guard lock(mutex_);
+    vms_.erase(r.vmid);
+    if (auto it = by_user_.find(r.user_id); it != by_user_.end() && it->second == r.vmid) by_user_.erase(it);
+  }
+  publish(vm);  // no longer in vms_: removes its session
+  std::error_code ec;
+  fs::remove_all(r.run_dir, ec);
+}
+
+}  // namespace vmshare::vm
