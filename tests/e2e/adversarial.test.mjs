@@ -352,8 +352,9 @@ describe('a qcow2 uploaded as an ISO', () => {
     assert.ok(proc, 'the VM process runs');
     const argv = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0');
     const blockdevs = argv.flatMap((a, i) => (argv[i - 1] === '-blockdev' ? [JSON.parse(a)] : []));
-    // The upload itself, or (confined VMs) its hard link in the VM's folder.
-    const isoFile = blockdevs.find((b) => b.driver === 'file' && /\/isos\/|\/cdrom\.iso$/.test(b.filename));
+    // The upload reaches QEMU as a descriptor in fd set 3 (-add-fd fd=6,set=3), never by path.
+    assert.ok(argv.includes('fd=6,set=3,opaque=cdrom'), argv.join(' '));
+    const isoFile = blockdevs.find((b) => b.driver === 'file' && b.filename === '/dev/fdset/3');
     assert.ok(isoFile, `the ISO is attached: ${JSON.stringify(blockdevs)}`);
     const users = blockdevs.filter((b) => b.file === isoFile['node-name']);
     assert.equal(users.length, 1, JSON.stringify(blockdevs));

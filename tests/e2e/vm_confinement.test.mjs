@@ -1,6 +1,7 @@
-// QEMU confinement with real QEMU (issue 7): when vmshare runs as root, each VM's QEMU runs as
-// its own unprivileged user with no capabilities, cannot open another VM's files (disk, ISO)
-// or vmshare's own (database, secret key), and sits in a cgroup with the VM's limits.
+// QEMU confinement with real QEMU (issues 7 and 11): when vmshare runs as root, each VM's QEMU
+// runs as its own unprivileged user with no capabilities and an allowlisted environment, works
+// from descriptors vmshare passed (it can open no file of the data folder by path, not even its
+// own disk), and sits in a cgroup with the VM's limits.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -89,23 +90,25 @@ test('each QEMU runs as its own user, reads only its own files, and has its limi
   }
   assert.notEqual(a.uid, b.uid, 'two VMs never share a user');
 
-  // Positive controls first, so the denials below mean something.
-  assert.ok(await canRead(a.uid, path.join(a.run_dir, 'disk.qcow2')), 'a VM reads its own overlay');
-  assert.ok(await canRead(b.uid, path.join(b.run_dir, 'disk.qcow2')));
-  const bobIso = path.join(b.run_dir, 'cdrom.iso');
-  if (b.os_type === 'custom') assert.ok(await canRead(b.uid, bobIso), 'and its ISO, through its folder');
+  // Positive control first, so the denials below mean something: the VM's user can read a
+  // world-readable file; QEMU itself holds its disks as descriptors (/proc/<pid>/fd).
+  assert.ok(await canRead(a.uid, '/etc/hostname'), 'the VM user can read what everyone can');
+  assert.ok(existsSync(`/proc/${a.pid}/fd/4`), 'the overlay was passed as fd 4');
 
-  assert.equal(await canRead(a.uid, path.join(b.run_dir, 'disk.qcow2')), false, "another VM's disk");
-  assert.equal(await canRead(b.uid, path.join(a.run_dir, 'disk.qcow2')), false);
-  if (b.os_type === 'custom') {
-    assert.equal(await canRead(a.uid, bobIso), false, "another user's ISO");
-    for (const f of readdirSync(path.join(server.dataDir, 'isos')))
-      assert.equal(await canRead(a.uid, path.join(server.dataDir, 'isos', f)), false, 'the uploaded ISOs');
+  for (const r of [a, b]) {
+    assert.equal(await canRead(r.uid, path.join(r.run_dir, 'disk.qcow2')), false, 'not even its own overlay by path');
+    assert.equal(await canRead(r.uid, path.join(r.run_dir, 'state.json')), false, "vmshare's record of it");
+    assert.equal(await canRead(r.uid, path.join(r.run_dir, 'qemu.log')), false);
+    // Its environment is the allowlist: none of vmshare's settings or secrets.
+    const environ = readFileSync(`/proc/${r.pid}/environ`, 'utf8').split('\0').filter(Boolean).map((e) => e.split('=')[0]).sort();
+    assert.deepEqual(environ, ['LANG', 'PATH'], `QEMU's environment: ${environ.join(' ')}`);
   }
+  assert.equal(await canRead(a.uid, path.join(b.run_dir, 'disk.qcow2')), false, "another VM's disk");
+  for (const f of readdirSync(path.join(server.dataDir, 'isos')))
+    assert.equal(await canRead(a.uid, path.join(server.dataDir, 'isos', f)), false, 'the uploaded ISOs');
   for (const f of ['secret_key', 'users.db'])
     if (existsSync(path.join(server.dataDir, f)))
       assert.equal(await canRead(a.uid, path.join(server.dataDir, f)), false, `vmshare's ${f}`);
-  assert.equal(await canRead(a.uid, path.join(b.run_dir, 'state.json')), false);
 
   // cgroup limits: guest RAM + the default 512 MiB overhead, one core per vCPU, 512 tasks.
   if (/per-VM cgroup limits skipped/.test(server.logs())) {

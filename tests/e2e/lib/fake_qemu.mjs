@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { ROOT, startServer } from './server.mjs';
+import { processesHoldingSocketsUnder } from './vm_processes.mjs';
 
 const run = promisify(execFile);
 export const FAKE_QEMU = process.env.VMSHARE_E2E_FAKE_QEMU || path.join(ROOT, 'build/bench/fake_rfb_qemu');
@@ -31,11 +32,7 @@ export async function startFakeVmServer({ env = {}, ...opts } = {}) {
 
 // {pid, args} of every fake QEMU whose command line names `dir`.
 export async function fakeProcs(dir) {
-  const { stdout } = await run('ps', ['-ww', '-eo', 'pid=,args=']);
-  return stdout.split('\n')
-    .map((l) => l.trim().match(/^(\d+)\s+(.*)$/))
-    .filter((m) => m && m[2].includes('fake_rfb_qemu') && m[2].includes(`${dir}/`))
-    .map((m) => ({ pid: Number(m[1]), args: m[2] }));
+  return processesHoldingSocketsUnder(dir, 'fake_rfb_qemu');
 }
 
 export async function killFakes(dir) {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { ROOT, api, runVmshare, sleep, startServer } from './server.mjs';
+import { processesHoldingSocketsUnder } from './vm_processes.mjs';
 
 const run = promisify(execFile);
 
@@ -21,20 +22,8 @@ export function startVmServer({ env = {}, ...opts } = {}) {
 }
 
 // PIDs of QEMU processes whose command line names `dir` (a data folder or one VM's folder).
-// QEMU's command line names no path of ours (it gets descriptors), so a VM's QEMU is found by
-// the monitor socket it holds: vmshare bound it in <data>/vms/<vmid>/qmp.sock and passed it on.
 export async function qemuPids(dir) {
-  const { stdout: sockets } = await run('ss', ['-xlpH']);
-  const holders = new Set();
-  for (const line of sockets.split('\n')) {
-    if (!line.includes(`${dir}/`)) continue;
-    for (const m of line.matchAll(/pid=(\d+)/g)) holders.add(Number(m[1]));
-  }
-  const { stdout } = await run('ps', ['-ww', '-eo', 'pid=,args=']);
-  return stdout.split('\n')
-    .map((l) => l.trim().match(/^(\d+)\s+(.*)$/))
-    .filter((m) => m && m[2].includes('qemu-system') && holders.has(Number(m[1])))
-    .map((m) => Number(m[1]));
+  return (await processesHoldingSocketsUnder(dir, 'qemu-system')).map((p) => p.pid);
 }
 
 export async function killQemus(dir) {
