@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/bootstrap.h"
+#include "api/error_table.h"
 #include "api/observability.h"
 #include "api/routes.h"
 #include "api/user_admin.h"
@@ -83,6 +84,7 @@ int serve(Config config, const char* argv0) {
   options.max_header_bytes = config.max_header_bytes;
   options.read_timeout = std::chrono::seconds(config.read_timeout_s);
   options.trusted_proxies = config.trusted_proxies;
+  options.map_error = api::error_response_for;  // every route's errors, from one table
   http::Server server(options, router);
   server.listen();
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,

@@ -128,11 +128,8 @@ http::Response sign_up(AppContext& app, http::Request& request) {
       app, request, [hash, password = std::move(password), cost = app.config.bcrypt_cost] { *hash = auth::hash_password(password, cost); },
       [&app, hash, reservation, login = std::move(login)] {
         reservation->succeeded();  // counted, taken or not
-        try {
-          return token_response(app, app.users->create_user(login, *hash, "user"), {{"message", "User registered"}});
-        } catch (const store::LoginTaken&) {
-          throw ApiError(409, "Login already registered");
-        }
+        // A taken login is 409 (api/error_table.cpp).
+        return token_response(app, app.users->create_user(login, *hash, "user"), {{"message", "User registered"}});
       });
 }
 

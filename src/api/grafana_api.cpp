@@ -71,12 +71,8 @@ http::Response proxy(AppContext& app, http::Request& request) {
 
 void register_grafana_routes(http::Router& router, AppContext& app) {
   // Registered before the catch-all: the router takes the first matching route.
-  router.get("/grafana/panel_iframe_src", [&app](http::Request& request) {
-    try {
-      return http::json_response(200, {{"src", obs::panel_iframe_src(app.config.grafana_iframe_base, request.query)}});
-    } catch (const obs::BadPanelRequest& e) {
-      throw ApiError(400, e.what());
-    }
+  router.get("/grafana/panel_iframe_src", [&app](http::Request& request) {  // BadPanelRequest: 400
+    return http::json_response(200, {{"src", obs::panel_iframe_src(app.config.grafana_iframe_base, request.query)}});
   });
   router.get("/grafana/panel.png", [](http::Request&) {
     return http::error_response(410, "Panel images are gone: embed the panel with /grafana/panel_iframe_src");

@@ -30,12 +30,7 @@ void require_metrics_access(AppContext& app, const http::Request& request) {
 }
 
 http::Response prometheus_query(AppContext& app, const http::Request& request) {
-  std::string url;
-  try {
-    url = obs::prometheus_query_url(app.config.prom_url, request.query);
-  } catch (const obs::BadQuery& e) {
-    throw ApiError(400, e.what());
-  }
+  const std::string url = obs::prometheus_query_url(app.config.prom_url, request.query);  // BadQuery: 400
   if (app.config.prom_url.empty()) throw ApiError(503, "Prometheus is not configured (PROM_URL)");
   obs::HttpRequest out;
   out.url = url;

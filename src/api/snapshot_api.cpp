@@ -5,7 +5,6 @@
 #include "api/launch_response.h"
 #include "api/routes.h"
 #include "api/time_format.h"
-#include "api/vm_errors.h"
 #include "core/errors.h"
 #include "http/byte_range.h"
 #include "obs/vmshare_metrics.h"
@@ -18,7 +17,7 @@ namespace vmshare::api {
 using nlohmann::json;
 
 void register_snapshot_routes(http::Router& router, AppContext& app) {
-  router.post("/snapshot", with_vm_errors([&app](http::Request& request) {
+  router.post("/snapshot", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto body = parse_body_object(request);
     auto os_type = optional_string(body, "os_type");
@@ -27,28 +26,17 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     if (!vm || (vmid && !vmid->empty() && *vmid != vm->vmid)) throw ApiError(404, "You have no running VM to snapshot");
     if (os_type && !os_type->empty() && *os_type != vm->os_type)
       throw ApiError(400, "os_type does not match your running VM (" + vm->os_type + ")");
-    try {
-      auto created = app.snapshots->create(caller.id, vm->vmid);
-      return http::json_response(200, {{"status", "ok"},
-                                       {"snapshot", created.record.name},
-                                       {"size_mb", created.record.size_mb},
-                                       {"charged_from", created.charged_from},
-                                       {"total_mb", created.total_mb},
-                                       {"cap_mb", created.cap_mb}});
-    } catch (const vm::SnapshotStoreFull& e) {
-      obs::metrics().cap_refusals_total.with({"snapshot_store"}).inc();
-      throw ApiError(507, e.what());
-    } catch (const vm::SnapshotDiskFull& e) {
-      obs::metrics().cap_refusals_total.with({"disk_free"}).inc();
-      throw ApiError(507, e.what());
-    } catch (const store::QuotaExceeded& e) {
-      throw ApiError(413, "Snapshot quota exceeded: " + std::to_string(e.stored) + " of " +
-                              std::to_string(e.capacity) + " MB used, this snapshot needs about " +
-                              std::to_string(e.requested) + " MB more");
-    }
-  }));
+    // Over quota 413, store or disk full 507 (api/error_table.cpp).
+    auto created = app.snapshots->create(caller.id, vm->vmid);
+    return http::json_response(200, {{"status", "ok"},
+                                     {"snapshot", created.record.name},
+                                     {"size_mb", created.record.size_mb},
+                                     {"charged_from", created.charged_from},
+                                     {"total_mb", created.total_mb},
+                                     {"cap_mb", created.cap_mb}});
+  });
 
-  router.post("/run_snapshot", with_vm_errors([&app](http::Request& request) {
+  router.post("/run_snapshot", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto body = parse_body_object(request);
     auto name = require_string(body, "snapshot");
@@ -62,7 +50,7 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     spec.base_image = app.snapshots->path_of(record);
     spec.source_snapshot = record.name;
     return launch_response(app.vms->launch(spec), "VM started from snapshot");
-  }));
+  });
 
   router.get("/get_user_snapshots", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
@@ -73,7 +61,7 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     return http::json_response(200, out);
   });
 
-  router.post("/remove_snapshot", with_vm_errors([&app](http::Request& request) {
+  router.post("/remove_snapshot", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto body = parse_body_object(request);
     auto removed = app.snapshots->remove(caller.id, require_string(body, "snapshot"));
@@ -82,7 +70,7 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
                                      {"snapshot", removed.record.name},
                                      {"freed_mb", removed.record.size_mb},
                                      {"total_mb", removed.total_mb}});
-  }));
+  });
 
   // This node's snapshot store, mirrored at scrape time.
   obs::metrics().registry.on_collect([&app] {
@@ -96,7 +84,7 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     }
   });
 
-  router.get("/snapshots/<name>/download", with_vm_errors([&app](http::Request& request) {
+  router.get("/snapshots/<name>/download", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto record = app.snapshots->get(caller.id, request.params.at(0));
     const auto path = app.snapshots->path_of(record);
@@ -123,7 +111,7 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
       r.file = http::FileBody{path, 0, size};
     }
     return r;
-  }));
+  });
 }
 
 }  // namespace vmshare::api

@@ -3,10 +3,8 @@
 // upload arrived, fits the limit and is an ISO 9660 image.
 #include <algorithm>
 #include <optional>
-#include <variant>
 #include <vector>
 
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
@@ -26,31 +24,6 @@ constexpr std::size_t kReadChunk = 128 * 1024;
 // After refusing an upload mid-body, read at most this much more of it, so a client that has
 // (almost) finished sending gets our answer instead of a connection reset.
 constexpr std::uint64_t kDrainBytes = 4 << 20;
-
-// The body ended early or the connection broke (not the client's data being wrong).
-struct UploadInterrupted : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::string megabytes(std::uint64_t bytes) {
-  constexpr std::uint64_t kMiB = 1 << 20;
-  if (bytes % kMiB == 0) return std::to_string(bytes / kMiB);
-  return fmt::format("{:.2f}", static_cast<double>(bytes) / kMiB);
-}
-
-http::Response too_large(const AppContext& app) {
-  return http::error_response(413, "ISO larger than " + megabytes(app.config.max_iso_bytes) + " MB");
-}
-
-std::size_t read_some(http::Request& request, char* out, std::size_t n) {
-  try {
-    return request.read_body(out, n);
-  } catch (const http::BodyTooLarge&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw UploadInterrupted(e.what());
-  }
-}
 
 void drain(http::Request& request) {
   std::vector<char> buf(16 * 1024);
@@ -87,48 +60,32 @@ std::uint64_t receive_iso(AppContext& app, http::Request& request, std::int64_t 
                     nullptr,
                 });
   std::vector<char> buf(kReadChunk);
-  while (const std::size_t n = read_some(request, buf.data(), buf.size())) reader.feed({buf.data(), n});
+  while (const std::size_t n = request.read_body(buf.data(), buf.size())) reader.feed({buf.data(), n});
   reader.finish();
   if (!upload) throw ApiError(400, "Missing multipart field \"file\"");
   return upload->commit();
 }
 
-http::Response refused(const char* cap, int status, const std::string& detail) {
-  obs::metrics().cap_refusals_total.with({cap}).inc();
-  auto r = http::error_response(status, detail);
-  if (status == 429) r.header("Retry-After", "10");
-  return r;
-}
-
 // Takes the user's upload slot and room for the ISO before any body byte is read; a refusal
-// is answered at once, so it holds a worker for no longer than that.
-std::variant<vm::IsoReservation, http::Response> admit_upload(AppContext& app, const http::Request& request,
-                                                              std::int64_t user_id) {
+// (IsoUploadsBusy 429, IsoStoreFull or IsoStorageFull 507) is answered at once, so it holds a
+// worker for no longer than that.
+vm::IsoReservation admit_upload(AppContext& app, const http::Request& request, std::int64_t user_id) {
   const auto max = app.config.max_iso_bytes;
   // The file is part of the body, so the body's length bounds it.
   const auto expected = std::min(request.content_length.value_or(max), max);
-  try {
-    return app.isos->reserve(user_id, expected);
-  } catch (const vm::IsoUploadsBusy& e) {
-    return refused("uploads_per_user", 429, e.what());
-  } catch (const vm::IsoStoreFull& e) {
-    spdlog::warn("ISO upload by user {} refused: {}", user_id, e.what());
-    return refused("iso_store", 507, e.what());
-  } catch (const vm::IsoStorageFull& e) {
-    spdlog::warn("ISO upload by user {} refused: less than MIN_FREE_DISK_MB would stay free", user_id);
-    return refused("disk_free", 507, e.what());
-  }
+  return app.isos->reserve(user_id, expected);
 }
 
+// Errors become responses (and cap refusals are counted) in api/error_table.cpp; here only
+// what the upload adds to them.
 http::Response upload_iso(AppContext& app, http::Request& request) {
   const Caller caller = authenticate(app, request);  // 401/403 before any body byte is read
   if (request.content_length && *request.content_length > app.config.max_iso_bytes + kMultipartOverhead)
-    return too_large(app);
+    throw vm::IsoTooLarge(app.config.max_iso_bytes);
   const std::string* content_type = request.header("Content-Type");
   const auto boundary = content_type ? http::multipart_boundary(*content_type) : std::nullopt;
   if (!boundary) throw ApiError(400, "Expected a multipart/form-data body with a boundary");
-  auto admission = admit_upload(app, request, caller.id);
-  if (auto* refusal = std::get_if<http::Response>(&admission)) return std::move(*refusal);
+  const auto reservation = admit_upload(app, request, caller.id);  // held until the upload ends
   struct InProgress {
     InProgress() { obs::metrics().uploads_in_progress.get().inc(); }
     ~InProgress() { obs::metrics().uploads_in_progress.get().dec(); }
@@ -138,27 +95,15 @@ http::Response upload_iso(AppContext& app, http::Request& request) {
   try {
     size = receive_iso(app, request, caller.id, *boundary);
   } catch (const http::BodyTooLarge&) {
-    return too_large(app);
-  } catch (const vm::IsoTooLarge&) {
+    throw vm::IsoTooLarge(app.config.max_iso_bytes);  // the same answer, in the ISO's terms
+  } catch (const vm::IsoStoreError&) {
+    throw;  // our failure, not the client's data: answer at once
+  } catch (const vm::VmError&) {  // IsoTooLarge, IsoInvalid, IsoStorageFull
     drain(request);
-    return too_large(app);
-  } catch (const vm::IsoInvalid& e) {
+    throw;
+  } catch (const http::MultipartError&) {
     drain(request);
-    return http::error_response(400, e.what());
-  } catch (const vm::IsoStorageFull& e) {
-    spdlog::warn("ISO upload by user {} refused: the data folder's disk is full", caller.id);
-    obs::metrics().cap_refusals_total.with({"disk_free"}).inc();
-    drain(request);
-    return http::error_response(507, e.what());
-  } catch (const vm::IsoStoreError& e) {
-    spdlog::error("ISO upload by user {} failed: {}", caller.id, e.what());
-    return http::error_response(500, "Could not store the ISO");
-  } catch (const http::MultipartError& e) {
-    drain(request);
-    return http::error_response(400, std::string("Malformed upload: ") + e.what());
-  } catch (const UploadInterrupted& e) {
-    spdlog::info("ISO upload by user {} interrupted: {}", caller.id, e.what());
-    return http::error_response(400, "Upload interrupted");
+    throw;
   } catch (const ApiError&) {
     drain(request);
     throw;

@@ -10,7 +10,6 @@
 #include "api/launch_response.h"
 #include "api/routes.h"
 #include "api/time_format.h"
-#include "api/vm_errors.h"
 #include "core/errors.h"
 #include "vm/console_bridge.h"
 #include "vm/iso_store.h"
@@ -65,21 +64,21 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     return http::json_response(200, out);
   });
 
-  router.post("/run-script", with_vm_errors([&app](http::Request& request) {
+  router.post("/run-script", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto body = parse_body_object(request);
     auto os_type = require_string(body, "os_type");
     if (os_type == vm::kCustomProfileName) throw ApiError(400, "Use /run-iso to boot an uploaded ISO");
     return launch_response(app.vms->launch({caller.id, os_type, "", "", ""}), "VM started");
-  }));
+  });
 
-  router.post("/run-iso", with_vm_errors([&app](http::Request& request) {
+  router.post("/run-iso", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     if (auto running = app.vms->vm_of_user(caller.id)) return launch_response({*running, false}, "");
     if (!app.isos->has_iso(caller.id)) throw ApiError(404, "No ISO uploaded; upload one first");
     return launch_response(app.vms->launch({caller.id, vm::kCustomProfileName, "", app.isos->path_for(caller.id), ""}),
                            "VM started from your ISO");
-  }));
+  });
 
   router.get("/sessions/active", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
@@ -114,21 +113,21 @@ void register_vm_routes(http::Router& router, AppContext& app) {
                                      {"grace_s", app.config.disconnect_grace_s}});
   });
 
-  router.post("/vm/stop", with_vm_errors([&app](http::Request& request) {
+  router.post("/vm/stop", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto v = callers_vm(app, caller);
     app.vms->stop(v.vmid);
     return http::json_response(200, {{"message", "VM stopped"}, {"vmid", v.vmid}});
-  }));
+  });
 
-  router.post("/vm/reset", with_vm_errors([&app](http::Request& request) {
+  router.post("/vm/reset", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto v = callers_vm(app, caller);
     app.vms->reset(v.vmid);
     return http::json_response(200, {{"message", "VM reset"}, {"vmid", v.vmid}});
-  }));
+  });
 
-  router.get("/vm/screenshot", with_vm_errors([&app](http::Request& request) {
+  router.get("/vm/screenshot", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto v = callers_vm(app, caller);
     http::Response r;
@@ -136,7 +135,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     r.body = app.vms->screenshot_png(v.vmid);
     r.header("Cache-Control", "no-store");
     return r;
-  }));
+  });
 
   http::Route console;
   console.method = "GET";

@@ -1,5 +1,5 @@
 #pragma once
-// Errors that carry an HTTP status. Modules throw their own error types; api/error_mapping turns
+// Errors that carry an HTTP status. Modules throw their own error types; api/error_table turns
 // them into a status and a {"detail"} body in one place.
 #include <stdexcept>
 #include <string>

@@ -18,7 +18,6 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
-#include "core/errors.h"
 #include "core/thread_sched.h"
 #include "http/client_address.h"
 #include "http/common_headers.h"
@@ -224,20 +223,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return (*state_->router.fallback())(request_);
       }
       return error_response(404, "Not Found");
-    } catch (const ApiError& e) {
-      auto r = error_response(e.status, e.what());
-      for (const auto& h : e.headers) r.header(h.first, h.second);
-      return r;
-    } catch (const ServiceUnavailable& e) {
-      spdlog::warn("{} {}: service unavailable: {}", request_.method, request_.route, e.what());
-      return error_response(503, "Service temporarily unavailable, please retry shortly");
-    } catch (const BodyTooLarge&) {
-      auto r = error_response(413, "Request body too large");
-      r.close_connection = true;
-      return r;
-    } catch (const std::exception& e) {
-      spdlog::error("{} {}: unhandled error: {}", request_.method, request_.route, e.what());
-      return error_response(500, "Internal server error");
+    } catch (...) {
+      return map_error(std::current_exception());
+    }
+  }
+
+  // The one place errors become responses, WebSocket refusals included.
+  Response map_error(std::exception_ptr error) {
+    const auto& mapper = state_->options.map_error;
+    try {
+      return mapper ? mapper(error, request_) : default_error_response(error, request_);
+    } catch (...) {  // a mapper must not throw; if it does, the client still gets an answer
+      return default_error_response(std::current_exception(), request_);
     }
   }
 
@@ -289,7 +286,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           const bool again = ec == net::error::would_block;
           if (again || ec == bhttp::error::need_buffer) ec = {};
           if (ec == bhttp::error::body_limit) throw BodyTooLarge();
-          if (ec) throw std::runtime_error("upload interrupted: " + ec.message());
+          if (ec) throw BodyReadError("upload interrupted: " + ec.message());
           const std::size_t got = n - parser->get().body().size;
           progress->since_mark += got;
           if (progress->since_mark >= kProgressBytes) {
@@ -298,7 +295,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           }
           if (parser->is_done()) return got;
           if (std::chrono::steady_clock::now() > progress->deadline)
-            throw std::runtime_error("upload too slow: timed out");
+            throw BodyReadError("upload too slow: timed out");
           if (got > 0) return got;
           if (again) self->wait_readable(progress->deadline);
         }
@@ -316,11 +313,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void wait_readable(std::chrono::steady_clock::time_point deadline) {
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) throw std::runtime_error("upload too slow: timed out");
+      if (left.count() <= 0) throw BodyReadError("upload too slow: timed out");
       pollfd pfd{stream_.socket().native_handle(), POLLIN, 0};
       const int rc = ::poll(&pfd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
       if (rc > 0) return;
-      if (rc < 0 && errno != EINTR) throw std::runtime_error("upload interrupted: poll failed");
+      if (rc < 0 && errno != EINTR) throw BodyReadError("upload interrupted: poll failed");
     }
   }
 
@@ -330,13 +327,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       WebSocketDecision decision;
       try {
         decision = route.websocket(self->request_);
-      } catch (const ApiError& e) {
-        decision.refuse = error_response(e.status, e.what());
-      } catch (const ServiceUnavailable&) {
-        decision.refuse = error_response(503, "Service temporarily unavailable, please retry shortly");
-      } catch (const std::exception& e) {
-        spdlog::error("websocket {}: {}", self->request_.route, e.what());
-        decision.refuse = error_response(500, "Internal server error");
+      } catch (...) {
+        decision.refuse = self->map_error(std::current_exception());
       }
       net::post(self->stream_.get_executor(), [self, decision = std::move(decision)]() mutable {
         self->accept_websocket(std::move(decision));

@@ -36,7 +36,7 @@ struct Request {
   std::string route;                // the matched route template, for logs and metrics
 
   // Streaming routes only: reads up to n body bytes, 0 at the end of the body; throws on
-  // a timeout, a broken connection or a body over the route's limit (BodyTooLarge).
+  // a timeout or a broken connection (BodyReadError) or a body over the route's limit (BodyTooLarge).
   std::function<std::size_t(char*, std::size_t)> read_body;
   std::optional<std::uint64_t> content_length;
 
@@ -65,6 +65,12 @@ struct Request {
 
 struct BodyTooLarge : std::runtime_error {
   BodyTooLarge() : std::runtime_error("request body too large") {}
+};
+
+// A streaming body stopped arriving: the connection broke, or it was too slow (read timeout).
+// The message is for the log.
+struct BodyReadError : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 }  // namespace vmshare::http

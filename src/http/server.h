@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "core/ip_network.h"
+#include "http/error_mapper.h"
 #include "http/router.h"
 
 namespace vmshare::http {
@@ -26,6 +27,9 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};
   // Peers whose forwarding headers name the client (see http/client_address.h).
   std::vector<IpNetwork> trusted_proxies;
+  // Turns what any handler or WebSocket decision throws into its response; empty:
+  // default_error_response.
+  ErrorMapper map_error;
 };
 
 // One finished request, for the access log and metrics.

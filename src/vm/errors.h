@@ -1,5 +1,5 @@
 #pragma once
-// Error types of the vm module. api/ maps them to HTTP statuses in one place; the vm layer
+// Error types of the vm module. api/error_table.cpp maps them to HTTP statuses; the vm layer
 // never sees HTTP. Messages are written to be shown to users unless noted otherwise.
 #include <stdexcept>
 #include <string>

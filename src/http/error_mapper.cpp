@@ -1,0 +1,22 @@
+#include "http/error_mapper.h"
+
+#include <spdlog/spdlog.h>
+
+namespace vmshare::http {
+
+Response default_error_response(std::exception_ptr error, const Request& request) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const BodyTooLarge&) {
+    auto r = error_response(413, "Request body too large");
+    r.close_connection = true;
+    return r;
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: unhandled error: {}", request.method, request.route, e.what());
+  } catch (...) {
+    spdlog::error("{} {}: unhandled error of unknown type", request.method, request.route);
+  }
+  return error_response(500, "Internal server error");
+}
+
+}  // namespace vmshare::http
