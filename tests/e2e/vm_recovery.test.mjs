@@ -1,17 +1,20 @@
 // Crashes with real QEMU: a QEMU killed with SIGKILL is noticed and cleaned at once; a vmshare
 // killed with SIGKILL adopts its running VMs on restart, and cleans up the ones that died meanwhile.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { promisify } from 'node:util';
 
 import { RfbClient } from './lib/rfb_client.mjs';
-import { api, registerUser } from './lib/server.mjs';
+import { ROOT, api, registerUser } from './lib/server.mjs';
 import {
   assertSessionVmids, assertVmGone, consoleUrl, launch, qemuPids, sessionsFor, startVmServer, stopServers,
   vmFolders, vmStatus, waitFor,
 } from './lib/vm_helpers.mjs';
 
+const run = promisify(execFile);
 const servers = [];
 after(async () => { await stopServers(...servers.reverse()); });
 
@@ -87,4 +90,41 @@ test('kill -9 of vmshare, then of QEMU while it is down: the restart leaves no o
   assert.deepEqual(vmFolders(second), [], 'start-up removed the dead VM folder');
   await assertVmGone(second, user, vmid, 5000);
   assertSessionVmids(second, await sessionsFor(second, user), [], [vmid]);
+});
+
+// deploy/vmshare.service sets ProtectProc=invisible without CAP_SYS_PTRACE. Where that hides the
+// VMs' processes from vmshare (see lib/hidden_proc.sh for when it does), adoption must not depend
+// on /proc: a VM that still answers is adopted, and one that does not (a QEMU stopped dead stands
+// in for one that dropped its monitor) is ended, not left running while its folder and uid are
+// handed to the next VM.
+const HIDDEN_PROC = [path.join(ROOT, 'tests/e2e/lib/hidden_proc.sh')];
+const asRoot = process.getuid() === 0 ? false : 'needs root (a mount namespace, VMs under their own uids)';
+
+test('with the VMs hidden in /proc, kill -9 of vmshare: the restart adopts the live VM and ends the unresponsive one', { skip: asRoot }, async () => {
+  const first = await server({ wrap: HIDDEN_PROC });
+  const [alive, stuck] = [await registerUser(first), await registerUser(first)];
+  const aliveVm = await launch(first, alive);
+  const stuckVm = await launch(first, stuck);
+  const [alivePid] = await qemuPids(path.join(first.dataDir, 'vms', aliveVm));
+  const [stuckPid] = await qemuPids(path.join(first.dataDir, 'vms', stuckVm));
+  // The condition under test holds: in vmshare's view of /proc its QEMUs do not exist.
+  const view = await run(HIDDEN_PROC[0], ['sh', '-c', `test -e /proc/${alivePid} && echo visible || echo hidden`]);
+  assert.equal(view.stdout.trim(), 'hidden');
+
+  await killServer(first);
+  process.kill(stuckPid, 'SIGSTOP');
+  const second = await server({ dataDir: first.dataDir, env: first.env, wrap: HIDDEN_PROC });
+  const status = await vmStatus(second, alive);
+  assert.equal(status.status, 200, status.text);
+  assert.equal(status.body.vmid, aliveVm);
+  assert.deepEqual(await qemuPids(path.join(second.dataDir, 'vms', aliveVm)), [alivePid], 'the same QEMU, adopted');
+
+  await waitFor('the unresponsive QEMU ended', async () => !existsSync(`/proc/${stuckPid}`), 10000);
+  assert.equal((await vmStatus(second, stuck)).status, 404);
+  assert.ok(!existsSync(path.join(second.dataDir, 'vms', stuckVm)), 'its folder is gone');
+  // Its user can start again, and the adopted VM stops cleanly.
+  const next = await launch(second, stuck);
+  assert.notEqual(next, stuckVm);
+  for (const u of [alive, stuck]) assert.equal((await api(second, 'POST', '/vm/stop', { token: u.token, timeoutMs: 60000 })).status, 200);
+  await assertVmGone(second, alive, aliveVm, 30000);
 });

@@ -113,13 +113,15 @@ export function runVmshare(args, { env = baseEnv(), input, timeoutMs = 20000 } =
 }
 
 // Starts vmshare and resolves once it answers HTTP.
-// opts: {env, args, storage, dataDir, readyTimeoutMs}
+// opts: {env, args, storage, dataDir, readyTimeoutMs, wrap}; wrap: a command (array) vmshare runs
+// under, e.g. tests/e2e/lib/hidden_proc.sh; it must exec, so the pid stays vmshare's.
 export async function startServer(opts = {}) {
   // opts.port with env {PORT: undefined}: the port comes from elsewhere (a --config file).
   const port = opts.port ?? (opts.env?.PORT ? Number(opts.env.PORT) : await freePort());
   const prepared = await prepareEnv({ ...opts, env: { PORT: String(port), ...opts.env } });
   const { dataDir, env } = prepared;
-  const proc = spawn(BIN, opts.args ?? [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...prefix] = [...(opts.wrap ?? []), BIN];
+  const proc = spawn(command, [...prefix, ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   const chunks = [];
   const keep = (d) => { chunks.push(d.toString()); if (chunks.length > 5000) chunks.splice(0, 1000); };
