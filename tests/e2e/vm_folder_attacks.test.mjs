@@ -1,0 +1,92 @@
+// A guest that took over its QEMU (issue 11): it runs as the VM's uid and reads its own
+// environment. Shown here with QEMU's own credentials (setpriv to the VM's uid, as vmshare runs
+// it): it cannot plant a symlink, FIFO or hard link in place of any file of its VM folder (nor
+// anywhere else in the data folder), because that folder is vmshare's and QEMU works from
+// descriptors; so screenshots, consoles, snapshots and their downloads give only what they should.
+// Its environment holds none of vmshare's settings or secrets. Fake QEMU: this is about vmshare.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+
+import { startFakeVmServer } from './lib/fake_qemu.mjs';
+import { RfbClient } from './lib/rfb_client.mjs';
+import { api, registerUser } from './lib/server.mjs';
+import { consoleUrl, stopServers } from './lib/vm_helpers.mjs';
+import { processesHoldingSocketsUnder } from './lib/vm_processes.mjs';
+
+const run = promisify(execFile);
+const skip = process.getuid() !== 0 && 'the VMs run as their own users only when vmshare is root';
+const SECRETS = { SECRET_KEY: 'k'.repeat(48), METRICS_TOKEN: 'metrics-token-do-not-leak', TG_BOT_TOKEN: '123:telegram-do-not-leak' };
+// Everything a VM folder holds now, and everything it used to hold.
+const NAMES = ['state.json', 'qmp.sock', 'disk.qcow2', 'qemu.log', 'vnc.sock', 'cdrom.iso', 'base.qcow2',
+  'screen-x.png', 'backup-x.qcow2'];
+
+let server, user, vmid, vmDir, qemu, uid;
+before(async () => {
+  if (skip) return;
+  server = await startFakeVmServer({ env: SECRETS });
+  user = await registerUser(server);
+  const res = await api(server, 'POST', '/run-script', { token: user.token, json: { os_type: 'fake' }, timeoutMs: 30000 });
+  assert.equal(res.status, 200, res.text);
+  vmid = res.body.vm.vmid;
+  vmDir = path.join(server.dataDir, 'vms', vmid);
+  [qemu] = await processesHoldingSocketsUnder(vmDir, 'fake_rfb_qemu');
+  uid = Number(readFileSync(`/proc/${qemu.pid}/status`, 'utf8').match(/Uid:\s+(\d+)/)[1]);
+});
+after(async () => { await stopServers(server); });
+
+// Runs a shell command with exactly the VM's credentials (QEMU's after setpriv).
+async function asVm(script) {
+  try {
+    await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
+      '--no-new-privs', '--', 'sh', '-c', script], { timeout: 10000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('the VM cannot plant a symlink, FIFO or hard link in its folder or anywhere in the data folder', { skip }, async () => {
+  assert.ok(uid >= 1000 && uid !== 0, `QEMU runs as its own user (${uid})`);
+  assert.ok(await asVm('test -r /etc/hostname'), 'positive control: the VM user runs commands');
+  const secret = path.join(server.dataDir, 'users.db');
+  for (const name of NAMES) {
+    const target = path.join(vmDir, name);
+    assert.equal(await asVm(`ln -s ${secret} ${target}`), false, `symlink at ${name}`);
+    assert.equal(await asVm(`mkfifo ${target}`), false, `FIFO at ${name}`);
+    assert.equal(await asVm(`ln /etc/hostname ${target}`), false, `hard link at ${name}`);
+    assert.equal(await asVm(`rm -f ${target}`), false, `removing ${name}`);
+  }
+  for (const dir of ['vms', 'snapshots', 'isos', '.'])
+    assert.equal(await asVm(`ln -s ${secret} ${path.join(server.dataDir, dir, 'planted')}`), false, `a link in ${dir}/`);
+  assert.deepEqual(readdirSync(vmDir).sort(), ['disk.qcow2', 'qemu.log', 'qmp.sock', 'state.json']);
+});
+
+test("QEMU's environment holds none of vmshare's settings or secrets", { skip }, async () => {
+  const environ = readFileSync(`/proc/${qemu.pid}/environ`, 'utf8');
+  for (const value of Object.values(SECRETS)) assert.equal(environ.includes(value), false);
+  assert.deepEqual(environ.split('\0').filter(Boolean).map((e) => e.split('=')[0]).sort(), ['LANG', 'PATH']);
+});
+
+test('screenshot, console, snapshot and its download give the VM its own bytes only', { skip }, async () => {
+  const shot = await api(server, 'GET', '/vm/screenshot', { token: user.token });
+  assert.equal(shot.status, 200, shot.text);
+  assert.equal(shot.raw.subarray(0, 8).toString('latin1'), '\x89PNG\r\n\x1a\n');
+  const rfb = await RfbClient.connect(consoleUrl(server, vmid), { cookie: user.cookie, origin: server.url });
+  try {
+    await rfb.waitForUpdate(10000, () => rfb.nonBlackPixels() > 0);
+  } finally {
+    rfb.close();
+  }
+  const snap = await api(server, 'POST', '/snapshot', { token: user.token, json: { os_type: 'fake' }, timeoutMs: 60000 });
+  assert.equal(snap.status, 200, snap.text);
+  const dl = await api(server, 'GET', `/snapshots/${snap.body.snapshot}/download`, { token: user.token, timeoutMs: 60000 });
+  assert.equal(dl.status, 200);
+  assert.equal(dl.raw.subarray(0, 4).toString('latin1'), 'QFI\xfb', 'a qcow2 image');
+  for (const value of Object.values(SECRETS)) assert.equal(dl.raw.includes(Buffer.from(value)), false);
+  const stored = readdirSync(path.join(server.dataDir, 'snapshots', String(user.id)));
+  assert.deepEqual(stored, [snap.body.snapshot]);
+});
