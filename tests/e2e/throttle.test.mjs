@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { api, registerUser, runVmshare, sleep, startServer, uniqueLogin } from './lib/server.mjs';
+import { api, prepareEnv, registerUser, runVmshare, sleep, startServer, uniqueLogin } from './lib/server.mjs';
 
 const WINDOW_S = 3;
 let server;
@@ -186,4 +186,18 @@ describe('sign-up limits', () => {
     for (let i = 0; i < 10; i++)
       assert.equal((await api(srv, 'POST', '/register', { json: { login: 'bad login', password: 'long enough pw' }, headers: from(a) })).status, 400);
   });
+});
+
+test('the new keys are validated at start-up (naming the key) and listed by --help', async () => {
+  const keys = ['LOGIN_ADDRESS_MAX_FAILURES', 'SIGNUP_PER_ADDRESS_PER_HOUR', 'SIGNUP_PER_HOUR', 'HASH_QUEUE_MAX',
+    'HASH_QUEUE_WAIT_MS', 'THROTTLE_MEMORY_ENTRIES'];
+  for (const [key, value] of [['LOGIN_ADDRESS_MAX_FAILURES', '0'], ['SIGNUP_PER_ADDRESS_PER_HOUR', 'many'],
+    ['SIGNUP_PER_HOUR', '-1'], ['HASH_QUEUE_MAX', '0'], ['HASH_QUEUE_WAIT_MS', '5'], ['THROTTLE_MEMORY_ENTRIES', '10']]) {
+    const bad = await runVmshare([], { env: (await prepareEnv({ env: { [key]: value } })).env });
+    assert.equal(bad.code, 2, `${key}=${value}: ${bad.stderr}`);
+    assert.match(bad.stderr, new RegExp(`configuration error: ${key}`));
+  }
+  const help = await runVmshare(['--help']);
+  for (const key of keys) assert.match(help.stdout, new RegExp(`\\b${key}\\b`), key);
+  assert.match((await runVmshare(['user', '--help'])).stdout, /unlock/);
 });
