@@ -97,9 +97,11 @@ http::Response sign_in(AppContext& app, http::Request& request, json fields) {
   if (password.size() <= auth::kBcryptMaxPasswordBytes) verdict->user = app.users->find_by_login(login);
   // An unknown login costs the same hash as a wrong password.
   const std::string hash = verdict->user ? verdict->user->hashed_password : app.decoy_hash;
+  auto verify = [verdict, password = std::move(password), hash] {
+    verdict->ok = auth::verify_password(password, hash) && verdict->user;
+  };
   return after_hash(
-      app, request, [verdict, password = std::move(password), hash] { verdict->ok = auth::verify_password(password, hash) && verdict->user; },
-      [&app, verdict, reservation, fields = std::move(fields)]() mutable {
+      app, request, std::move(verify), [&app, verdict, reservation, fields = std::move(fields)]() mutable {
         if (!verdict->ok) {
           reservation->failed();
           spdlog::info("failed login attempt");
@@ -124,9 +126,11 @@ http::Response sign_up(AppContext& app, http::Request& request) {
   refuse_if_hash_queue_full(app);
   auto reservation = reserve_sign_up(app, client_of(request));
   auto hash = std::make_shared<std::string>();
+  auto make_hash = [hash, password = std::move(password), cost = app.config.bcrypt_cost] {
+    *hash = auth::hash_password(password, cost);
+  };
   return after_hash(
-      app, request, [hash, password = std::move(password), cost = app.config.bcrypt_cost] { *hash = auth::hash_password(password, cost); },
-      [&app, hash, reservation, login = std::move(login)] {
+      app, request, std::move(make_hash), [&app, hash, reservation, login = std::move(login)] {
         reservation->succeeded();  // counted, taken or not
         // A taken login is 409 (api/error_table.cpp).
         return token_response(app, app.users->create_user(login, *hash, "user"), {{"message", "User registered"}});
