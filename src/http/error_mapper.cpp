@@ -2,11 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/errors.h"
+
 namespace vmshare::http {
 
 Response default_error_response(std::exception_ptr error, const Request& request) {
   try {
     std::rethrow_exception(error);
+  } catch (const ApiError& e) {  // already an HTTP answer (core/errors.h)
+    auto r = error_response(e.status, e.what());
+    for (const auto& [name, value] : e.headers) r.header(name, value);
+    return r;
   } catch (const BodyTooLarge&) {
     auto r = error_response(413, "Request body too large");
     r.close_connection = true;

@@ -12,8 +12,8 @@ namespace vmshare::http {
 
 using ErrorMapper = std::function<Response(std::exception_ptr error, const Request& request)>;
 
-// Without an injected mapper: 413 for BodyTooLarge, else 500 "Internal server error" with the
-// message in the log only.
+// Without an injected mapper: an ApiError's own status, detail and headers; 413 for
+// BodyTooLarge; else 500 "Internal server error" with the message in the log only.
 Response default_error_response(std::exception_ptr error, const Request& request);
 
 }  // namespace vmshare::http
