@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <set>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -36,6 +38,8 @@ std::mutex g_fds_mutex;
 std::map<std::string, int> g_named_fds;    // getfd
 std::map<std::int64_t, int> g_fdsets;      // add-fd
 std::int64_t g_next_fdset = 10;
+std::set<int> g_qmp_clients;  // under g_fds_mutex: SIGUSR1 cuts them (a monitor lost, QEMU alive)
+int g_qmp_listener = -1;      // SIGUSR2 also closes this: the monitor cannot be reopened
 
 void cleanup_and_exit(int code) {
   if (!g_vnc_path.empty()) ::unlink(g_vnc_path.c_str());
@@ -178,6 +182,10 @@ std::size_t find_object_end(const std::string& s) {
 
 void serve_qmp(int fd) {
   using json = nlohmann::json;
+  {
+    std::lock_guard lock(g_fds_mutex);
+    g_qmp_clients.insert(fd);
+  }
   auto send_json = [fd](const json& j) { return send_all(fd, (j.dump() + "\r\n").data(), j.dump().size() + 2); };
   send_json({{"QMP", {{"version", {{"qemu", {{"major", 7}, {"minor", 2}, {"micro", 0}}}, {"package", "fake"}}},
                       {"capabilities", json::array()}}}});
@@ -287,13 +295,18 @@ void serve_qmp(int fd) {
       }
     }
   }
+  {
+    std::lock_guard lock(g_fds_mutex);
+    g_qmp_clients.erase(fd);
+  }
   ::close(fd);
 }
 
 void accept_loop(int listen_fd, void (*serve)(int)) {
   for (;;) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
+    if (fd < 0) return;  // shut down
     std::thread(serve, fd).detach();
   }
 }
@@ -331,6 +344,8 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   frame_message();  // build before listening, so the first request is answered at once
 
@@ -338,9 +353,16 @@ int main(int argc, char** argv) {
   if (!g_qmp_path.empty()) std::thread(accept_loop, listen_unix(g_qmp_path), &serve_qmp).detach();
   if (g_qmp_fd >= 0) {
     ::listen(g_qmp_fd, 1);  // as QEMU does: SO_PEERCRED of our clients then names this process
+    g_qmp_listener = g_qmp_fd;
     std::thread(accept_loop, g_qmp_fd, &serve_qmp).detach();
   }
-  int sig = 0;
-  sigwait(&set, &sig);
+  // SIGUSR1: the monitor connection breaks while the VM runs on; SIGUSR2: and it stays broken.
+  for (int sig = 0;;) {
+    sigwait(&set, &sig);
+    if (sig != SIGUSR1 && sig != SIGUSR2) break;
+    std::lock_guard lock(g_fds_mutex);
+    if (sig == SIGUSR2 && g_qmp_listener >= 0) ::shutdown(g_qmp_listener, SHUT_RDWR);
+    for (int client : g_qmp_clients) ::shutdown(client, SHUT_RDWR);
+  }
   cleanup_and_exit(0);
 }

@@ -43,8 +43,8 @@ bool is_private_dir(const std::string& path) {
 
 }  // namespace
 
-std::unique_ptr<QmpConnection> VmManager::open_monitor(const std::string& vm_dir, std::chrono::milliseconds timeout) {
-  auto qmp = std::make_unique<QmpConnection>(io_, QmpOptions{timeout, std::chrono::seconds(30)});
+std::shared_ptr<QmpConnection> VmManager::open_monitor(const std::string& vm_dir, std::chrono::milliseconds timeout) {
+  auto qmp = std::make_shared<QmpConnection>(io_, QmpOptions{timeout, std::chrono::seconds(30)});
   qmp->connect_sync(vm_dir + "/qmp.sock");
   return qmp;
 }
@@ -79,16 +79,15 @@ bool VmManager::adopt(const std::string& vm_dir, const std::string& name) {
     return false;
   }
   vm->watcher = std::make_unique<ExitWatcher>(io_, std::move(process));
-  vm->status = "running";
   {
     std::lock_guard lock(mutex_);
     vms_[record->vmid] = vm;
     by_user_[record->user_id] = record->vmid;
   }
   watch(vm);
-  publish(vm);
-  arm_grace(vm);
-  arm_expiry(vm);
+  watch_monitor(vm);
+  dispatch(vm, VmEvent::of(VmEventKind::launched));
+  dispatch(vm, VmEvent::of(VmEventKind::monitor_ready));
   spdlog::info("vm {}: adopted after restart (user {})", record->vmid, record->user_id);
   return true;
 }

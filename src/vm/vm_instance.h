@@ -14,29 +14,32 @@
 #include "vm/qmp_connection.h"
 #include "vm/vm_manager.h"
 #include "vm/vm_record.h"
+#include "vm/vm_state_machine.h"
 
 namespace vmshare::vm {
 
 struct VmManager::Instance {
   VmRecord record;
-  std::string status = "starting";  // guarded by VmManager::mutex_
-  std::mutex op;                    // one operation per VM at a time
-  std::unique_ptr<QmpConnection> qmp;
+  VmMachine machine;          // its life (vm_state_machine.h); guarded by VmManager::mutex_
+  std::mutex events;          // one event at a time per VM, its actions performed in order
+  std::mutex op;              // one monitor operation (screenshot, backup, reset) at a time
+  std::shared_ptr<QmpConnection> qmp;  // replaced when a lost monitor is reopened; guarded by mutex_
   std::unique_ptr<ExitWatcher> watcher;
-  std::unique_ptr<boost::asio::steady_timer> grace;
-  std::unique_ptr<boost::asio::steady_timer> expiry;
+  // Timers live on the manager's monitor thread only.
+  std::unique_ptr<boost::asio::steady_timer> grace, expiry, stop_timer;
   std::map<std::uint64_t, std::function<void(const std::string&)>> viewers;  // guarded by mutex_
-  std::optional<ExitReason> requested;  // why we asked it to end; guarded by mutex_
-  std::mutex sync;                      // one session store write for this VM at a time
+  std::mutex sync;            // one session store write for this VM at a time
 
   std::mutex gone_mutex;
   std::condition_variable gone_cv;
   bool gone = false;
 
+  // Under VmManager::mutex_.
   VmView view() const {
-    return VmView{record.vmid,         record.user_id, record.os_type, status, record.started_at,
-                  record.expires_at,    static_cast<int>(viewers.size()), record.source_snapshot};
+    return VmView{record.vmid,      record.user_id,    record.os_type, std::string(public_status(machine.state)),
+                  record.started_at, record.expires_at, static_cast<int>(viewers.size()), record.source_snapshot};
   }
+  std::string status() const { return std::string(public_status(machine.state)); }
 };
 
 // Files a launch opened for QEMU; each descriptor goes to QEMU at spawn and is closed here after.

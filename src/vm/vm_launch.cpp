@@ -103,36 +103,36 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
   const LaunchPlan plan = plan_launch(request, env, catalog_);
   auto vm = std::make_shared<Instance>();
   vm->record = plan.record;
-  std::optional<Process> process;
   try {
     // A uid is clean before use: whatever still runs as it (a QEMU that hid from its monitor
     // before a restart) could otherwise reach the new VM's process.
     if (env.confine && !kill_all_of_uid(env.confine->uid)) throw LaunchFailed("Could not start the VM");
     auto files = prepare_host(plan);
-    process = spawn_qemu(plan, files);
-    vm->record.pid = process->pid();
+    vm->watcher = std::make_unique<ExitWatcher>(io_, spawn_qemu(plan, files));
+  } catch (const std::exception& e) {
+    abandon_launch(vm, e.what());  // launching: nothing runs yet
+    if (dynamic_cast<const LaunchFailed*>(&e)) throw;
+    throw LaunchFailed("Could not start the VM");
+  }
+  vm->record.pid = vm->watcher->process().pid();
+  try {
     save_vm_record(vm->record);
     {
       std::lock_guard lock(mutex_);
       vms_[vm->record.vmid] = vm;
       by_user_[vm->record.user_id] = vm->record.vmid;
     }
-    publish(vm);
-    await_monitor(vm, plan, *process);
+    watch(vm);
+    dispatch(vm, VmEvent::of(VmEventKind::launched));
+    await_monitor(vm, plan);
   } catch (const std::exception& e) {
-    roll_back(vm, process, e.what());
+    abandon_launch(vm, e.what());  // starting: killed, then cleaned up once it has exited
     if (dynamic_cast<const LaunchFailed*>(&e)) throw;
     throw LaunchFailed("Could not start the VM");
   }
-  vm->watcher = std::make_unique<ExitWatcher>(io_, std::move(*process));
-  {
-    std::lock_guard lock(mutex_);
-    vm->status = "running";
-  }
-  watch(vm);
-  publish(vm);
-  arm_grace(vm);
-  arm_expiry(vm);
+  watch_monitor(vm);
+  const auto t = dispatch(vm, VmEvent::of(VmEventKind::monitor_ready));
+  if (t.next.state != VmState::running) throw LaunchFailed("The VM ended while starting");
   spdlog::info("vm {}: started {} for user {} (pid {})", vm->record.vmid, vm->record.os_type, vm->record.user_id,
                vm->record.pid);
   return vm;
@@ -178,37 +178,24 @@ Process VmManager::spawn_qemu(const LaunchPlan& plan, HostFiles& files) {
   return process;
 }
 
-void VmManager::await_monitor(const std::shared_ptr<Instance>& vm, const LaunchPlan& plan, Process& process) {
+void VmManager::await_monitor(const std::shared_ptr<Instance>& vm, const LaunchPlan& plan) {
   // vmshare bound and listened before QEMU started, so connect() succeeds at once and the
   // greeting arrives when QEMU is ready; a QEMU that dies first resets the connection.
-  vm->qmp = std::make_unique<QmpConnection>(io_, QmpOptions{std::chrono::seconds(30), std::chrono::seconds(30)});
-  vm->qmp->connect_sync(plan.qmp_socket_path);
-  const auto peer = vm->qmp->peer();
-  if (peer.pid != process.pid())
-    spdlog::debug("vm {}: monitor peer pid {} (QEMU {})", vm->record.vmid, peer.pid, process.pid());
-  QmpCommands(*vm->qmp).query_status();
-}
-
-void VmManager::roll_back(const std::shared_ptr<Instance>& vm, std::optional<Process>& process, const std::string& why) {
-  const auto& r = vm->record;
-  spdlog::warn("vm {}: launch failed: {}", r.vmid, why);
-  if (vm->qmp) vm->qmp->close();
-  if (process && process->valid()) {
-    process->signal(SIGKILL);
-    if (auto status = process->wait_for(std::chrono::seconds(5)))
-      spdlog::warn("vm {}: QEMU ended ({})", r.vmid, status->describe());
-  }
-  const auto tail = tail_of_file(r.run_dir + "/qemu.log", kLogTailBytes);
-  if (!tail.empty()) spdlog::warn("vm {}: QEMU's last output:\n{}", r.vmid, tail);
-  cgroups_.remove(r.vmid);
+  auto qmp = std::make_shared<QmpConnection>(io_, QmpOptions{std::chrono::seconds(30), std::chrono::seconds(30)});
   {
     std::lock_guard lock(mutex_);
-    vms_.erase(r.vmid);
-    if (auto it = by_user_.find(r.user_id); it != by_user_.end() && it->second == r.vmid) by_user_.erase(it);
+    vm->qmp = qmp;
   }
-  publish(vm);  // no longer in vms_: removes its session
-  std::error_code ec;
-  fs::remove_all(r.run_dir, ec);
+  qmp->connect_sync(plan.qmp_socket_path);
+  QmpCommands(*qmp).query_status();
+}
+
+// The one rollback: the machine kills what was spawned and cleans up once QEMU has exited (or at
+// once when nothing was spawned); the caller returns only when nothing is left.
+void VmManager::abandon_launch(const std::shared_ptr<Instance>& vm, const std::string& why) {
+  spdlog::warn("vm {}: launch failed: {}", vm->record.vmid, why);
+  dispatch(vm, VmEvent::of(VmEventKind::launch_failed));
+  if (!wait_gone(vm, std::chrono::seconds(15))) spdlog::error("vm {}: a failed launch is still not cleaned up", vm->record.vmid);
 }
 
 }  // namespace vmshare::vm

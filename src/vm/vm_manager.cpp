@@ -41,7 +41,8 @@ namespace net = boost::asio;
 
 namespace {
 
-std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
+// A stop or an end waits this long beyond its own timers (quit, then SIGKILL, then the exit).
+constexpr std::chrono::seconds kQuitAndKillWait{15};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -161,7 +162,7 @@ void VmManager::choose_accelerator() {
 
 VmManager::~VmManager() {
   {
-    std::lock_guard life(lifetime_->mutex);  // waits for a running resync
+    std::unique_lock life(lifetime_->mutex);  // waits for running resyncs and VM events
     lifetime_->alive = false;
   }
   detach_all();
@@ -230,7 +231,7 @@ void VmManager::publish(const std::shared_ptr<Instance>& vm) {
   {
     std::lock_guard lock(mutex_);
     auto it = vms_.find(vm->record.vmid);
-    if (it != vms_.end() && it->second == vm) session = session_of(vm->record, vm->status, node_);
+    if (it != vms_.end() && it->second == vm) session = session_of(vm->record, vm->status(), node_);
   }
   try {
     if (session) sessions_.put_vm(*session);
@@ -255,7 +256,7 @@ void VmManager::schedule_resync() {
     resync_timer_->async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
       net::post(blocking_, [this, life = lifetime_] {
-        std::lock_guard alive(life->mutex);
+        std::shared_lock alive(life->mutex);
         if (!life->alive) return;
         {
           std::lock_guard lock(mutex_);
@@ -277,7 +278,7 @@ void VmManager::resync_sessions() {
     {
       std::lock_guard lock(mutex_);
       live = vms_;
-      for (const auto& [_, vm] : vms_) wanted.push_back(session_of(vm->record, vm->status, node_));
+      for (const auto& [_, vm] : vms_) wanted.push_back(session_of(vm->record, vm->status(), node_));
     }
     const auto plan = plan_session_sync(stored, wanted, node_);
     for (const auto& vmid : plan.remove) sessions_.remove_vm(vmid);
@@ -300,106 +301,31 @@ void VmManager::resync_sessions() {
   }
 }
 
-void VmManager::watch(const std::shared_ptr<Instance>& vm) {
-  std::weak_ptr<Instance> weak = vm;
-  const std::string vmid = vm->record.vmid;
-  vm->watcher->async_wait([this, weak, vmid](const boost::system::error_code& ec, const ExitStatus& status) {
-    if (ec) return;  // detached on shutdown: the VM keeps running
-    auto vm = weak.lock();
-    if (!vm) return;
-    ExitReason reason;
-    {
-      std::lock_guard lock(mutex_);
-      reason = vm->requested.value_or(status.known && status.exit_code == 0 ? ExitReason::guest_poweroff
-                                      : status.known                          ? ExitReason::crashed
-                                                                              : ExitReason::killed);
-    }
-    spdlog::info("vm {}: QEMU ended ({}), reason {}", vmid, status.describe(), exit_reason_name(reason));
-    net::post(blocking_, [this, vmid, reason] { on_exit(vmid, reason); });
-  });
-}
-
-void VmManager::on_exit(const std::string& vmid, ExitReason reason) {
-  auto vm = get(vmid);
-  if (vm) cleanup(vm, reason);
-}
-
-void VmManager::cleanup(const std::shared_ptr<Instance>& vm, ExitReason reason) {
-  std::map<std::uint64_t, std::function<void(const std::string&)>> viewers;
-  {
-    std::lock_guard lock(mutex_);
-    if (vms_.erase(vm->record.vmid) == 0) return;
-    if (auto it = by_user_.find(vm->record.user_id); it != by_user_.end() && it->second == vm->record.vmid)
-      by_user_.erase(it);
-    viewers.swap(vm->viewers);
-    ++exits_[exit_reason_name(reason)];
-  }
-  for (auto& [_, close] : viewers) close("VM stopped");
-  if (vm->grace) vm->grace->cancel();
-  if (vm->expiry) vm->expiry->cancel();
-  if (vm->qmp) vm->qmp->close();
-  publish(vm);  // no longer in vms_: removes its session
-  std::error_code ec;
-  fs::remove_all(vm->record.run_dir, ec);
-  cgroups_.remove(vm->record.vmid);
-  {
-    std::lock_guard lock(vm->gone_mutex);
-    vm->gone = true;
-  }
-  vm->gone_cv.notify_all();
-  spdlog::info("vm {}: cleaned up", vm->record.vmid);
-}
-
-bool VmManager::wait_gone(const std::shared_ptr<Instance>& vm, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(vm->gone_mutex);
-  return vm->gone_cv.wait_for(lock, timeout, [&] { return vm->gone; });
-}
-
 void VmManager::stop(const std::string& vmid) {
   auto vm = get(vmid);
   if (!vm) throw VmNotFound("No such VM");
-  std::lock_guard op(vm->op);
-  {
-    std::lock_guard lock(mutex_);
-    if (vm->status == "stopping") throw VmBusy("The VM is already stopping");
-    vm->status = "stopping";
-    vm->requested = ExitReason::stopped;
+  const auto t = dispatch(vm, VmEvent::of(VmEventKind::stop_requested));
+  if (t.verdict == Verdict::refused) {
+    if (t.refusal == Refusal::gone) throw VmNotFound("No such VM");
+    throw VmBusy(std::string(refusal_detail(t.refusal)));
   }
-  publish(vm);
-  try {
-    QmpCommands(*vm->qmp).system_powerdown();
-  } catch (const std::exception& e) {
-    spdlog::warn("vm {}: power-down request failed: {}", vmid, e.what());
-  }
-  if (wait_gone(vm, std::chrono::seconds(config_.stop_timeout_s))) return;
-  spdlog::info("vm {}: guest ignored the power button for {} s, forcing it off", vmid, config_.stop_timeout_s);
-  vm->watcher->process().signal(SIGKILL);
-  wait_gone(vm, std::chrono::seconds(10));
+  // The machine forces it off after the stop timeout; this only waits for the end.
+  if (!wait_gone(vm, std::chrono::seconds(config_.stop_timeout_s) + kQuitAndKillWait))
+    spdlog::warn("vm {}: still not gone after a stop", vmid);
 }
 
 void VmManager::terminate(const std::string& vmid, ExitReason reason) {
   auto vm = get(vmid);
   if (!vm) return;
-  {
-    std::lock_guard lock(mutex_);
-    if (!vm->requested) vm->requested = reason;
-    vm->status = "stopping";
-  }
-  try {
-    QmpCommands(*vm->qmp).quit();
-  } catch (const std::exception&) {
-    // The monitor may already be gone; the signal below settles it.
-  }
-  if (wait_gone(vm, std::chrono::seconds(3))) return;
-  vm->watcher->process().signal(SIGKILL);
-  wait_gone(vm, std::chrono::seconds(10));
+  dispatch(vm, VmEvent::terminate(reason));
+  if (!wait_gone(vm, kQuitAndKillWait)) spdlog::warn("vm {}: still not gone after ending it", vmid);
 }
 
 void VmManager::reset(const std::string& vmid) {
   auto vm = get(vmid);
   if (!vm) throw VmNotFound("No such VM");
   std::lock_guard op(vm->op);
-  QmpCommands(*vm->qmp).system_reset();
+  QmpCommands(*monitor_of(vm)).system_reset();
 }
 
 std::uint64_t VmManager::disk_footprint_bytes(const std::string& vmid) const {
@@ -424,55 +350,28 @@ bool VmManager::snapshot_in_use(const std::string& snapshot_name) const {
 std::uint64_t VmManager::attach_viewer(const std::string& vmid, std::function<void(const std::string&)> close) {
   auto vm = get(vmid);
   if (!vm) throw VmNotFound("No such VM");
-  std::lock_guard lock(mutex_);
-  const auto id = next_viewer_id_++;
-  vm->viewers[id] = std::move(close);
-  if (vm->grace) vm->grace->cancel();
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_viewer_id_++;
+    vm->viewers[id] = std::move(close);
+  }
+  if (dispatch(vm, VmEvent::of(VmEventKind::viewer_attached)).verdict == Verdict::refused) {
+    std::lock_guard lock(mutex_);
+    vm->viewers.erase(id);
+    throw VmNotFound("No such VM");
+  }
   return id;
 }
 
 void VmManager::detach_viewer(const std::string& vmid, std::uint64_t viewer_id) {
   auto vm = get(vmid);
   if (!vm) return;
-  bool last = false;
   {
     std::lock_guard lock(mutex_);
-    last = vm->viewers.erase(viewer_id) && vm->viewers.empty();
+    if (vm->viewers.erase(viewer_id) == 0) return;  // already closed by close_viewers
   }
-  if (last) arm_grace(vm);
-}
-
-// With no viewer for the grace period, the VM is stopped: nobody is using it.
-void VmManager::arm_grace(const std::shared_ptr<Instance>& vm) {
-  std::lock_guard lock(mutex_);
-  if (!vm->grace) vm->grace = std::make_unique<net::steady_timer>(io_);
-  vm->grace->expires_after(std::chrono::seconds(config_.disconnect_grace_s));
-  std::weak_ptr<Instance> weak = vm;
-  vm->grace->async_wait([this, weak](const boost::system::error_code& ec) {
-    if (ec) return;
-    auto vm = weak.lock();
-    if (!vm) return;
-    {
-      std::lock_guard lock(mutex_);
-      if (!vm->viewers.empty()) return;
-    }
-    spdlog::info("vm {}: no viewer for {} s, stopping it", vm->record.vmid, config_.disconnect_grace_s);
-    net::post(blocking_, [this, vmid = vm->record.vmid] { terminate(vmid, ExitReason::no_viewer); });
-  });
-}
-
-void VmManager::arm_expiry(const std::shared_ptr<Instance>& vm) {
-  std::lock_guard lock(mutex_);
-  vm->expiry = std::make_unique<net::steady_timer>(io_);
-  vm->expiry->expires_after(std::chrono::seconds(std::max<std::int64_t>(0, vm->record.expires_at - now_unix())));
-  std::weak_ptr<Instance> weak = vm;
-  vm->expiry->async_wait([this, weak](const boost::system::error_code& ec) {
-    if (ec) return;
-    if (auto vm = weak.lock()) {
-      spdlog::info("vm {}: session limit reached, stopping it", vm->record.vmid);
-      net::post(blocking_, [this, vmid = vm->record.vmid] { terminate(vmid, ExitReason::session_limit); });
-    }
-  });
+  dispatch(vm, VmEvent::of(VmEventKind::viewer_detached));
 }
 
 void VmManager::detach_all() {
@@ -489,9 +388,8 @@ void VmManager::detach_all() {
     }
     for (auto& [__, close] : viewers) close("server shutting down");
     if (vm->watcher) vm->watcher->cancel();
-    if (vm->grace) vm->grace->cancel();
-    if (vm->expiry) vm->expiry->cancel();
-    if (vm->qmp) vm->qmp->close();
+    for (auto timer : {&Instance::grace, &Instance::expiry, &Instance::stop_timer}) cancel_timer(vm, timer);
+    if (auto qmp = [&] { std::lock_guard lock(mutex_); return vm->qmp; }()) qmp->close();
   }
 }
 

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +43,7 @@
 #include "vm/process.h"
 #include "vm/unique_fd.h"
 #include "vm/vm_record.h"
+#include "vm/vm_state_machine.h"
 
 namespace vmshare::vm {
 
@@ -134,19 +136,28 @@ class VmManager {
   struct HostFiles;
   HostFiles prepare_host(const LaunchPlan& plan);
   Process spawn_qemu(const LaunchPlan& plan, HostFiles& files);
-  void await_monitor(const std::shared_ptr<Instance>& vm, const LaunchPlan& plan, Process& process);
-  void roll_back(const std::shared_ptr<Instance>& vm, std::optional<Process>& process, const std::string& why);
+  void await_monitor(const std::shared_ptr<Instance>& vm, const LaunchPlan& plan);
+  void abandon_launch(const std::shared_ptr<Instance>& vm, const std::string& why);
   std::uint32_t reserve_uid();
   void release_uid(std::uint32_t uid);
   // Adoption of one VM folder found at start-up (vm_adoption.cpp); true when kept.
   bool adopt(const std::string& vm_dir, const std::string& name);
-  std::unique_ptr<QmpConnection> open_monitor(const std::string& vm_dir, std::chrono::milliseconds timeout);
+  std::shared_ptr<QmpConnection> open_monitor(const std::string& vm_dir, std::chrono::milliseconds timeout);
+  // The life of each VM (vm_lifecycle.cpp): an event goes through the pure state machine and
+  // the actions it returns are performed in order, one event per VM at a time. Worker threads
+  // only: timers, the exit watcher and the monitor post their events there.
+  VmTransition dispatch(const std::shared_ptr<Instance>& vm, const VmEvent& event);
+  void perform(const std::shared_ptr<Instance>& vm, VmAction action);
+  void post_event(const std::shared_ptr<Instance>& vm, VmEvent event);
+  void arm_timer(const std::shared_ptr<Instance>& vm, std::unique_ptr<boost::asio::steady_timer> Instance::*timer,
+                 std::chrono::seconds after, VmEventKind fires);
+  void cancel_timer(const std::shared_ptr<Instance>& vm, std::unique_ptr<boost::asio::steady_timer> Instance::*timer);
   void watch(const std::shared_ptr<Instance>& vm);
-  void on_exit(const std::string& vmid, ExitReason reason);
-  void cleanup(const std::shared_ptr<Instance>& vm, ExitReason reason);
-  void arm_grace(const std::shared_ptr<Instance>& vm);
-  void arm_expiry(const std::shared_ptr<Instance>& vm);
+  void watch_monitor(const std::shared_ptr<Instance>& vm);
+  void reopen_monitor(const std::shared_ptr<Instance>& vm);
+  void cleanup(const std::shared_ptr<Instance>& vm);
   bool wait_gone(const std::shared_ptr<Instance>& vm, std::chrono::milliseconds timeout);
+  std::shared_ptr<QmpConnection> monitor_of(const std::shared_ptr<Instance>& vm) const;
   // Mirrors the VM into the shared session store as it is now (its session removed once it is
   // no longer in vms_), one writer per VM at a time. A failed write schedules a resync.
   void publish(const std::shared_ptr<Instance>& vm);
@@ -189,7 +200,7 @@ class VmManager {
   // Resyncs run on the worker pool: they hold this while running and skip once the manager is
   // being destroyed.
   struct Lifetime {
-    std::mutex mutex;
+    std::shared_mutex mutex;  // shared by each running job, exclusive for the destructor
     bool alive = true;
   };
   std::shared_ptr<Lifetime> lifetime_ = std::make_shared<Lifetime>();

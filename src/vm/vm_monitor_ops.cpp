@@ -61,7 +61,8 @@ UniqueFd VmManager::open_console(const std::string& vmid) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) throw VmError("cannot open a console");
   UniqueFd ours(pair[0]), theirs(pair[1]);
-  QmpCommands qmp(*vm->qmp);
+  const auto monitor = monitor_of(vm);
+  QmpCommands qmp(*monitor);
   const auto name = next_fd_name("viewer");
   qmp.getfd(theirs.get(), name);
   try {
@@ -85,7 +86,8 @@ std::string VmManager::screenshot_png(const std::string& vmid) {
   if (!image) throw VmError("cannot prepare a screenshot");
   UniqueFd writer(::open(fmt::format("/proc/self/fd/{}", image.get()).c_str(), O_WRONLY | O_CLOEXEC));
   if (!writer) throw VmError("cannot prepare a screenshot");
-  QmpCommands qmp(*vm->qmp);
+  const auto monitor = monitor_of(vm);
+  QmpCommands qmp(*monitor);
   {
     PassedFdset target(qmp, writer.get(), "screendump");
     qmp.screendump(target.path(), "png");
@@ -99,7 +101,8 @@ void VmManager::backup_disk_to(const std::string& vmid, const std::string& targe
   auto vm = get(vmid);
   if (!vm) throw VmNotFound("No such VM");
   std::lock_guard op(vm->op);
-  QmpCommands qmp(*vm->qmp);
+  const auto monitor = monitor_of(vm);
+  QmpCommands qmp(*monitor);
   const ImageTool images(config_.qemu_img, std::chrono::minutes(10));
   std::optional<PassedFdset> passed;
   BackupOptions options;

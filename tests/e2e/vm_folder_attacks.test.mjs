@@ -90,3 +90,25 @@ test('screenshot, console, snapshot and its download give the VM its own bytes o
   const stored = readdirSync(path.join(server.dataDir, 'snapshots', String(user.id)));
   assert.deepEqual(stored, [snap.body.snapshot]);
 });
+
+// The monitor's EOF is an event (issue 11 item 4): a lost monitor is reopened and the VM goes on;
+// one that cannot be reopened ends the VM cleanly. The fake QEMU cuts its monitor on SIGUSR1,
+// and on SIGUSR2 also stops accepting a new one.
+test('a lost monitor is reopened; one that cannot be is ended and cleaned up', { skip }, async () => {
+  process.kill(qemu.pid, 'SIGUSR1');
+  await new Promise((r) => setTimeout(r, 1500));
+  const shot = await api(server, 'GET', '/vm/screenshot', { token: user.token });
+  assert.equal(shot.status, 200, `the reopened monitor answers: ${shot.text}`);
+  assert.match(server.logs(), new RegExp(`vm ${vmid}: monitor reopened`));
+
+  process.kill(qemu.pid, 'SIGUSR2');
+  const deadline = Date.now() + 15000;
+  let status;
+  while (Date.now() < deadline && (status = (await api(server, 'GET', '/vm/status', { token: user.token })).status) !== 404)
+    await new Promise((r) => setTimeout(r, 200));
+  assert.equal(status, 404, 'the VM is gone');
+  let alive = true;
+  try { process.kill(qemu.pid, 0); } catch { alive = false; }
+  assert.equal(alive, false, 'its QEMU was killed');
+  assert.deepEqual(readdirSync(path.join(server.dataDir, 'vms')), [], 'its folder is gone');
+});
