@@ -10,24 +10,30 @@
 #
 # Usage: bench/run_console_bench.sh [build-dir]      (default build-bridge; needs bench_console)
 # Env:   BENCH_SECONDS (5) ROUNDS (3) CLIENTS (100) MANY_SECONDS (10) VMSHARE_BIN (build/vmshare)
+#        FAKE_QEMU (<build-dir>/bench/fake_rfb_qemu): the fake QEMU VMSHARE_BIN spawns. It
+#        must come from the same commit as VMSHARE_BIN: since the VM engine v2 vmshare passes QEMU
+#        descriptors (QMP chardev fd=3, -vnc none + add_client), before it paths (-qmp/-vnc unix:).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build-bridge}
+BUILD=$(realpath "${1:-build-bridge}")
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-100}
 MANY_SECS=${MANY_SECONDS:-10}
 VMSHARE_BIN=${VMSHARE_BIN:-build/vmshare}
+FAKE_QEMU=$(realpath "${FAKE_QEMU:-$BUILD/bench/fake_rfb_qemu}")
 BENCH="$BUILD/bench/console_bench"
 
 work=$(mktemp -d /tmp/vmbench.XXXXXX)
-chmod 755 "$work"  # the base image is read by the VM's own user when vmshare confines QEMU
+chmod 755 "$work"  # vmshare before the VM engine v2: the confined QEMU opened the base image by path
 pids=()
+vm_pid=""
 cleanup() {
+  # VMs outlive a stopped vmshare by design: end the fake QEMU it started for the /ws path, found
+  # as vmshare's child (its command line names no path of ours since the VM engine v2).
+  if [[ -n $vm_pid ]]; then for p in $(pgrep -P "$vm_pid" || true); do kill "$p" 2>/dev/null || true; done; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  # VMs outlive a stopped vmshare by design: end the fake QEMU it started for the /ws path.
-  for p in $(pgrep -f -- "$work/data/vms/" || true); do kill "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,17 +59,20 @@ wait_for port_open "$ws_port"
 wait_for port_open "$br_port"
 
 # (c) the whole vmshare path: register, /run-script, then /ws/<vmid> with the cookie.
-vm_ws=""; vm_pid=""; vm_note=""
+vm_ws=""; vm_note=""
 try_vmshare() {
   [[ -x $VMSHARE_BIN ]] || { vm_note="no $VMSHARE_BIN"; return; }
   command -v qemu-img >/dev/null || { vm_note="no qemu-img for the base image"; return; }
   local port; port=$(free_port)
+  # VM uids of their own: every vmshare ends all processes of a VM uid before using it, so two
+  # instances on one host with the same VMSHARE_VM_UID_BASE (the default) kill each other's VMs.
+  local vm_uid_base=$((2000000000 + ($$ % 1000000) * 16))
   mkdir -p "$work/data"
   qemu-img create -q -f qcow2 "$work/base.qcow2" 64M
   printf '{"profiles":[{"name":"tiny","title":"Tiny","base_image":"%s","memory_mb":64,"cpus":1}]}\n' \
     "$work/base.qcow2" >"$work/images.json"
-  env -u VMSHARE_BIN PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$PWD/$BUILD/bench/fake_rfb_qemu" \
-    VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg COOKIE_SECURE=false \
+  env -u VMSHARE_BIN PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$FAKE_QEMU" \
+    VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg COOKIE_SECURE=false VMSHARE_VM_UID_BASE=$vm_uid_base \
     ALLOWED_ORIGINS="http://127.0.0.1:$port" CONSOLE_VIEWERS_PER_VM=$((CLIENTS + 1)) CONSOLE_VIEWERS_PER_USER=$((CLIENTS + 1)) \
     "$VMSHARE_BIN" >"$work/vmshare.log" 2>&1 &
   vm_pid=$!; pids+=($vm_pid)
