@@ -1,6 +1,7 @@
 #include "api/after_hash.h"
 
 #include <memory>
+#include <thread>
 
 #include "core/errors.h"
 
@@ -51,6 +52,34 @@ http::Response after_hash(AppContext& app, http::Request& request, std::function
     return {};
   }
   if (!queued) resume([limits]() -> http::Response { throw_busy(limits); });
+  return {};  // ignored: the continuation answers
+}
+
+http::Response after_call(http::Request& request, std::atomic<int>& calls, int max_calls, std::function<void()> call,
+                          std::function<http::Response()> then) {
+  if (!request.suspend) {
+    call();
+    return then();
+  }
+  if (calls.fetch_add(1) >= max_calls) {
+    --calls;
+    throw ApiError(503, "Too many sign-ins in progress, please retry shortly", {{"Retry-After", "1"}});
+  }
+  auto resume = request.suspend();
+  // A thread per call: bounded by max_calls, and a slow verify URL never waits behind a queue.
+  std::thread([&calls, resume, call = std::move(call), then = std::move(then)]() mutable {
+    std::exception_ptr error;
+    try {
+      call();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    --calls;
+    resume([error, then = std::move(then)]() -> http::Response {
+      if (error) std::rethrow_exception(error);
+      return then();
+    });
+  }).detach();
   return {};  // ignored: the continuation answers
 }
 

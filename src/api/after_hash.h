@@ -1,6 +1,7 @@
 #pragma once
 // bcrypt work without holding a request worker: the handler suspends (http::Request::suspend),
 // the hash runs on the hash pool, and the rest of the handler runs on a worker afterwards.
+#include <atomic>
 #include <functional>
 
 #include "api/app_context.h"
@@ -18,6 +19,12 @@ namespace vmshare::api {
 void refuse_if_hash_queue_full(AppContext& app);
 
 http::Response after_hash(AppContext& app, http::Request& request, std::function<void()> hash,
+                          std::function<http::Response()> then);
+
+// The same for a blocking call that is not CPU work (reCAPTCHA's HTTPS round trip): `call` on a
+// thread of its own, then `then` on a worker. At most `max_calls` at once (counted in
+// `calls`); beyond, 503 with Retry-After and neither runs.
+http::Response after_call(http::Request& request, std::atomic<int>& calls, int max_calls, std::function<void()> call,
                           std::function<http::Response()> then);
 
 }  // namespace vmshare::api

@@ -1,5 +1,6 @@
 #pragma once
 // Everything the handlers share, built once at start-up by main.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +28,8 @@ struct AppContext {
   // A bcrypt hash of a random password: verified against when the login does not exist, so an
   // unknown login takes as long as a wrong password.
   std::string decoy_hash;
+  // reCAPTCHA checks waiting for the verify URL (each on a thread of its own, off the workers).
+  std::atomic<int> captcha_calls{0};
   // Stops the user's VM on logout; set once the VM manager exists.
   std::function<void(std::int64_t user_id)> on_logout;
 };

@@ -22,18 +22,32 @@ using nlohmann::json;
 
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-// Runs before anything else on /register, /login and /token.
-void check_captcha(AppContext& app, const http::Request& request, const json& body) {
-  if (app.config.recaptcha_secret.empty()) return;
+// Checks at once in flight against the verify URL: each holds a thread, not a worker.
+constexpr int kMaxCaptchaCalls = 64;
+
+// Runs before anything else on /register, /login and /token (after the Origin check), then
+// `next`. The verify URL is asked off the request workers (after_call), so a slow or
+// unreachable verifier never holds one.
+http::Response after_captcha(AppContext& app, http::Request& request, const json& body,
+                             std::function<http::Response()> next) {
+  if (app.config.recaptcha_secret.empty()) return next();
   auto response = optional_string(body, "g_recaptcha_response").value_or("");
   if (response.empty()) throw ApiError(400, "reCAPTCHA failed");
-  switch (auth::verify_recaptcha(app.config.recaptcha_verify_url, app.config.recaptcha_secret, response,
-                                 request.remote_address, app.config.recaptcha_timeout_ms)) {
-    case auth::CaptchaResult::passed: return;
-    case auth::CaptchaResult::rejected: throw ApiError(400, "reCAPTCHA failed");
-    case auth::CaptchaResult::unavailable:
-      throw ApiError(503, "reCAPTCHA verification is unavailable, please retry shortly");
-  }
+  auto result = std::make_shared<auth::CaptchaResult>(auth::CaptchaResult::unavailable);
+  auto verify = [result, url = app.config.recaptcha_verify_url, secret = app.config.recaptcha_secret,
+                 response = std::move(response), remote = request.remote_address,
+                 timeout = app.config.recaptcha_timeout_ms] {
+    *result = auth::verify_recaptcha(url, secret, response, remote, timeout);
+  };
+  return after_call(request, app.captcha_calls, kMaxCaptchaCalls, std::move(verify), [result, next = std::move(next)] {
+    switch (*result) {
+      case auth::CaptchaResult::passed: break;
+      case auth::CaptchaResult::rejected: throw ApiError(400, "reCAPTCHA failed");
+      case auth::CaptchaResult::unavailable:
+        throw ApiError(503, "reCAPTCHA verification is unavailable, please retry shortly");
+    }
+    return next();
+  });
 }
 
 constexpr const char* kLoginRule = "Login must be 1-64 characters: letters, digits, '_', '.', '-'";
@@ -82,13 +96,10 @@ struct Verdict {
   bool ok = false;
 };
 
-// /login and /token: a same-site browser or an API client; reCAPTCHA; the login's shape (no
+// /login and /token, past the Origin check and reCAPTCHA: the login's shape (no
 // lookup or counter for what cannot be a login); a reserved attempt (429 past the limits);
 // the user; then bcrypt off the worker, and the verdict settles the reservation.
-http::Response sign_in(AppContext& app, http::Request& request, json fields) {
-  require_same_origin(app, request);
-  auto body = parse_body_object(request);
-  check_captcha(app, request, body);
+http::Response checked_sign_in(AppContext& app, http::Request& request, const json& body, json fields) {
   auto [login, password] = login_fields(body);
   if (!auth::valid_login_name(login)) throw ApiError(400, kLoginRule);
   refuse_if_hash_queue_full(app);
@@ -112,12 +123,9 @@ http::Response sign_in(AppContext& app, http::Request& request, json fields) {
       });
 }
 
-// /register: same-site or API; reCAPTCHA; shapes; a reserved sign-up (429 past the limits);
+// /register, past the Origin check and reCAPTCHA: shapes; a reserved sign-up (429 past the limits);
 // the hash off the worker; then the user.
-http::Response sign_up(AppContext& app, http::Request& request) {
-  require_same_origin(app, request);
-  auto body = parse_body_object(request);
-  check_captcha(app, request, body);
+http::Response checked_sign_up(AppContext& app, http::Request& request, const json& body) {
   auto login = require_string(body, "login");
   auto password = require_string(body, "password");
   if (!auth::valid_login_name(login)) throw ApiError(400, kLoginRule);
@@ -135,6 +143,20 @@ http::Response sign_up(AppContext& app, http::Request& request) {
         // A taken login is 409 (api/error_table.cpp).
         return token_response(app, app.users->create_user(login, *hash, "user"), {{"message", "User registered"}});
       });
+}
+
+http::Response sign_in(AppContext& app, http::Request& request, json fields) {
+  require_same_origin(app, request);
+  auto body = std::make_shared<json>(parse_body_object(request));
+  return after_captcha(app, request, *body, [&app, &request, body, fields = std::move(fields)]() mutable {
+    return checked_sign_in(app, request, *body, std::move(fields));
+  });
+}
+
+http::Response sign_up(AppContext& app, http::Request& request) {
+  require_same_origin(app, request);
+  auto body = std::make_shared<json>(parse_body_object(request));
+  return after_captcha(app, request, *body, [&app, &request, body] { return checked_sign_up(app, request, *body); });
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // the hash queue is bounded (503 + Retry-After past it), and a crowd of anonymous sign-ins
 // leaves a signed-in user's requests and console working. Outcomes are asserted, never timings.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
 import { fakeCatalog, startFakeVmServer } from './lib/fake_qemu.mjs';
@@ -50,6 +51,37 @@ describe('one request worker, real bcrypt cost', () => {
     const u = await registerUser(server);
     for (let i = 0; i < 4; i++) assert.equal((await wrongLogin(server, u.login)).status, 401);
     assert.equal((await api(server, 'POST', '/login', { json: { username: u.login, password: u.password } })).status, 200);
+  });
+});
+
+describe('one request worker, a slow reCAPTCHA verifier', () => {
+  let server, user, verifier, url;
+  before(async () => {
+    // Answers success after 1.5 s, like a verify URL far away.
+    verifier = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => setTimeout(() => { res.setHeader('Content-Type', 'application/json'); res.end('{"success": true}'); }, 1500));
+    });
+    await new Promise((r) => verifier.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${verifier.address().port}/siteverify`;
+    server = await startServer({ env: { VMSHARE_WORKER_THREADS: '1', RECAPTCHA_SECRET: 'test-secret', RECAPTCHA_VERIFY_URL: url } });
+    const login = uniqueLogin();
+    const reg = await api(server, 'POST', '/register', { json: { login, password: 'long enough pw', g_recaptcha_response: 'x' } });
+    assert.equal(reg.status, 200, reg.text);
+    user = { token: reg.body.access_token };
+  });
+  after(async () => { await server?.stop(); verifier?.close(); });
+
+  test('GET /me answers while sign-ins wait for the verify URL (the only worker is not held)', async () => {
+    let settled = 0;
+    const logins = Array.from({ length: 2 }, () => api(server, 'POST', '/login',
+      { json: { username: uniqueLogin(), password: 'whatever pw', g_recaptcha_response: 'x' } }).then((r) => { settled++; return r; }));
+    await new Promise((r) => setTimeout(r, 100));
+    const me = await api(server, 'GET', '/me', { token: user.token });
+    const settledWhenMeAnswered = settled;
+    assert.equal(me.status, 200, me.text);
+    for (const r of await Promise.all(logins)) assert.equal(r.status, 401, r.text);
+    assert.equal(settledWhenMeAnswered, 0, '/me waited for the reCAPTCHA checks');
   });
 });
 
