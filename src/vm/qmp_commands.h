@@ -1,7 +1,7 @@
 #pragma once
 // Typed QMP commands (the upper monitor layer): one method per command, arguments and replies
 // as C++ types. Blocking: call from worker threads, never from the connection's executor.
-// Every method throws QmpError (what() is QMP's desc, fit for users; the full reply is logged).
+// Every method throws QmpError (what() is QMP's desc, for logs only; the full reply is logged).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -48,7 +48,8 @@ struct QmpStatus {
   bool sticky() const { return kind != Kind::ok && kind != Kind::command_error; }
 };
 
-// Thrown by the blocking helpers. what() == desc (safe to show); the full reply went to the log.
+// Thrown by the blocking helpers. what() == desc: QEMU's words, which may name server paths, so for
+// logs only (api/error_table maps it to a fixed sentence); the full reply went to the log.
 struct QmpError : VmError {
   QmpStatus status;
   explicit QmpError(QmpStatus s) : VmError(s.desc), status(std::move(s)) {}

@@ -3,17 +3,16 @@
 // the guest, read back by OCR), snapshot, log out; plus sign-in errors, ISO upload progress and
 // cancel, the CSP headers, and phone-width layouts. Screenshots go to tests/artifacts/pages/.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 
 import { ARTIFACTS, launchBrowser, litPixels, openPage, snap } from './lib/browser.mjs';
 import { waitForScreenText } from './lib/screen_text.mjs';
 import { ROOT, api, registerUser, sleep, startServer, uniqueLogin } from './lib/server.mjs';
+import { qemuPids } from './lib/vm_helpers.mjs';
 
-const run = promisify(execFile);
 const IMAGES = process.env.VMSHARE_TEST_IMAGES || path.join(ROOT, 'var/images/catalog.json');
 const HAVE_GUEST = existsSync(IMAGES);
 const PROFILE = HAVE_GUEST ? JSON.parse(readFileSync(IMAGES, 'utf8')).profiles[0].name : null;
@@ -328,10 +327,7 @@ describe('the whole journey with the tiny guest', { skip: HAVE_GUEST ? false : `
       assert.deepEqual(page.problems, [], 'dashboard with a VM');
 
       // Log out: back at sign-in, the token is dead and the VM is gone.
-      const qemuOfServer = async () => {
-        const { stdout } = await run('ps', ['-eo', 'args']);
-        return stdout.split('\n').filter((l) => /qemu-system/.test(l) && l.includes(server.dataDir) && l.includes(vmid));
-      };
+      const qemuOfServer = () => qemuPids(path.join(server.dataDir, 'vms', vmid));
       assert.equal((await qemuOfServer()).length, 1, 'the VM\'s QEMU is not in the process list');
       const token = (await context.cookies()).find((c) => c.name === 'access_token').value;
       await page.getByRole('button', { name: 'Log out' }).click();

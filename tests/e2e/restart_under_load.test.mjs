@@ -272,7 +272,7 @@ async function restartUnderLoad(t) {
     const sessions = await ourSessions();
     const want = [...running.keys()].sort();
     if (JSON.stringify(folders) !== JSON.stringify(want)) return `VM folders ${folders} vs running VMs ${want}`;
-    const procVmids = procs.map((p) => want.find((v) => p.args.includes(`/vms/${v}/`)) ?? `orphan pid ${p.pid}`).sort();
+    const procVmids = procs.map((p) => want.find((v) => p.args.includes(`guest=${v},`)) ?? `orphan pid ${p.pid}`).sort();
     if (JSON.stringify(procVmids) !== JSON.stringify(want)) return `QEMU processes of ${procVmids} vs running VMs ${want}`;
     const sessionVmids = sessions.map((s) => s.vmid).sort();
     if (JSON.stringify(sessionVmids) !== JSON.stringify(want)) return `this node's sessions ${JSON.stringify(sessions)} vs running VMs ${want}`;
