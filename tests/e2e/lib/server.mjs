@@ -1,7 +1,7 @@
 // Harness for end-to-end tests: starts the real vmshare binary on a free loopback port with its
 // own data folder and storage, and offers small HTTP client helpers. Used by every e2e test file.
 import { spawn, execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -74,6 +74,14 @@ async function productionStorage() {
   };
 }
 
+// Each data folder's VMs get a uid range of their own (1024 uids), the same on every restart:
+// vmshare ends every process of a VM uid before a launch uses it, so servers of one test run
+// sharing the default range would end each other's VMs (and should never share uids anyway).
+export function vmUidBaseFor(dataDir) {
+  const h = createHash('sha256').update(dataDir).digest().readUInt32BE(0);
+  return String(1000000000 + (h % 2000000) * 1024);
+}
+
 // The environment a server (or an admin command sharing its storage) runs with.
 export async function prepareEnv({ storage = STORAGE, env = {}, dataDir } = {}) {
   dataDir ??= mkdtempSync(path.join(os.tmpdir(), 'vmshare-e2e-'));
@@ -88,6 +96,7 @@ export async function prepareEnv({ storage = STORAGE, env = {}, dataDir } = {}) 
     LOGIN_ADDRESS_MAX_FAILURES: '1000000',
     SIGNUP_PER_ADDRESS_PER_HOUR: '1000000',
     SIGNUP_PER_HOUR: '10000000',
+    VMSHARE_VM_UID_BASE: vmUidBaseFor(dataDir),
     ...store.env,
     ...env,
   };
