@@ -9,7 +9,8 @@
 // --targets FILE: one "HOST:PORT/PATH COOKIE" per line (many VMs, each with its owner's cookie);
 // client i uses line i modulo the count. --report-every S prints each interval's frames/s.
 // --cpu-pid reports the CPU time (user+system, the tree and its reaped children) that process
-// spent per frame: unlike frames/s it hardly moves when other jobs share the cores.
+// spent per frame: unlike frames/s it hardly moves when other jobs share the cores. vmshare's
+// tree holds the VM's QEMU (its child), so cpu_self_us_per_frame gives the process alone too.
 // Output: one line of key=value pairs (easy to grep from the run script).
 #include <dirent.h>
 #include <unistd.h>
@@ -216,18 +217,21 @@ long rss_tree_kib(int root) {
   return total;
 }
 
+// utime+stime (+cutime+cstime, its reaped children's) of one process, in clock ticks.
+long cpu_ticks_of(int pid, bool with_reaped) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(st, line)) return 0;
+  long ut = 0, stt = 0, cut = 0, cst = 0;
+  std::sscanf(line.c_str() + line.rfind(')') + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld %ld %ld", &ut,
+              &stt, &cut, &cst);
+  return ut + stt + (with_reaped ? cut + cst : 0);
+}
+
 // utime+stime+cutime+cstime of the tree, in clock ticks.
 long cpu_tree_ticks(int root) {
   long total = 0;
-  for (int pid : process_tree(root)) {
-    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(st, line)) continue;
-    long ut = 0, stt = 0, cut = 0, cst = 0;
-    std::sscanf(line.c_str() + line.rfind(')') + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld %ld %ld", &ut,
-                &stt, &cut, &cst);
-    total += ut + stt + cut + cst;
-  }
+  for (int pid : process_tree(root)) total += cpu_ticks_of(pid, true);
   return total;
 }
 
@@ -281,6 +285,7 @@ int main(int argc, char** argv) {
   net::io_context io(1);
   const long rss_before = o.rss_pid ? rss_tree_kib(o.rss_pid) : 0;
   const long cpu_before = o.cpu_pid ? cpu_tree_ticks(o.cpu_pid) : 0;
+  const long self_before = o.cpu_pid ? cpu_ticks_of(o.cpu_pid, false) : 0;
   long rss_open = 0;
   std::vector<ClientResult> results(static_cast<std::size_t>(o.clients));
   int connected = 0;
@@ -313,6 +318,7 @@ int main(int argc, char** argv) {
   io.run();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   const long cpu_ticks = o.cpu_pid ? cpu_tree_ticks(o.cpu_pid) - cpu_before : 0;
+  const long self_ticks = o.cpu_pid ? cpu_ticks_of(o.cpu_pid, false) - self_before : 0;
 
   std::vector<double> all, per_client_fps;
   int errors = 0;
@@ -334,6 +340,8 @@ int main(int argc, char** argv) {
   if (o.cpu_pid && !all.empty())
     std::printf(" cpu_us_per_frame=%.1f cpu_share=%.2f", 1e6 * static_cast<double>(cpu_ticks) / sysconf(_SC_CLK_TCK) / all.size(),
                 static_cast<double>(cpu_ticks) / sysconf(_SC_CLK_TCK) / elapsed);
+  if (o.cpu_pid && !all.empty())
+    std::printf(" cpu_self_us_per_frame=%.1f", 1e6 * static_cast<double>(self_ticks) / sysconf(_SC_CLK_TCK) / all.size());
   if (errors) std::printf(" first_error=\"%s\"", first_error.c_str());
   std::printf("\n");
   return errors ? 1 : 0;
