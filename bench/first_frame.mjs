@@ -22,9 +22,6 @@ const IMAGES = process.env.VMSHARE_IMAGES || path.join(ROOT, 'var/images/catalog
 const ACCEL = process.env.VMSHARE_ACCEL || 'tcg';
 const BOOT_MS = 180000;
 const PROMPT_TOO = process.env.PROMPT !== '0';
-// VM uids of our own: vmshare ends every process of a VM uid before using it, so servers on one
-// host sharing the default base (other people's tests) would kill each other's VMs.
-const VMSHARE_VM_UID_BASE = String(2000000000 + (process.pid % 1000000) * 16);
 
 // OCR takes ~1 s a screen here, so the prompt time is that of the framebuffer snapshot OCR later
 // matched (taken right after an update), not of the OCR's answer.
@@ -42,7 +39,7 @@ async function waitForPrompt(rfb, t0) {
 }
 
 async function once() {
-  const server = await startServer({ env: { VMSHARE_ACCEL: ACCEL, VMSHARE_IMAGES: IMAGES, BCRYPT_COST: '4', VMSHARE_VM_UID_BASE } });
+  const server = await startServer({ env: { VMSHARE_ACCEL: ACCEL, VMSHARE_IMAGES: IMAGES, BCRYPT_COST: '4' } });  // VM uids: the harness's, per data folder
   try {
     const user = await registerUser(server);
     const origin = server.url;

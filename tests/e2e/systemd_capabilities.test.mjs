@@ -11,13 +11,11 @@ import { after, before, test } from 'node:test';
 
 import { startFakeVmServer } from './lib/fake_qemu.mjs';
 import { RfbClient } from './lib/rfb_client.mjs';
-import { ROOT, api, registerUser, sleep } from './lib/server.mjs';
+import { ROOT, api, registerUser, sleep, vmUidBaseFor } from './lib/server.mjs';
 import { consoleUrl, stopServers } from './lib/vm_helpers.mjs';
 
 const UNIT = path.join(ROOT, 'deploy/vmshare.service');
 const skip = process.getuid() !== 0 && 'the unit runs vmshare as root';
-// A range of our own: vmshare kills every process of a VM uid before using it.
-const UID_BASE = 2100000000 + (process.pid % 1000000) * 16;
 const OLD_VMID = 'oldversion000001';
 
 // "CAP_SETUID CAP_KILL ..." from the unit, as setpriv's "-all,+setuid,+kill,...".
@@ -34,6 +32,7 @@ before(async () => {
   assert.ok(unitCaps.caps.length > 0, 'the unit names its capabilities');
   // A VM folder as versions before the VM engine v2 left it: owned by the VM's uid, 0700.
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vmshare-e2e-'));
+  const UID_BASE = Number(vmUidBaseFor(dataDir));  // the harness gives this folder's VMs these uids
   const oldDir = path.join(dataDir, 'vms', OLD_VMID);
   mkdirSync(oldDir, { recursive: true });
   writeFileSync(path.join(oldDir, 'state.json'), '{}');
@@ -41,7 +40,6 @@ before(async () => {
   chmodSync(oldDir, 0o700);
   server = await startFakeVmServer({
     dataDir,
-    env: { VMSHARE_VM_UID_BASE: String(UID_BASE) },
     wrap: ['setpriv', `--bounding-set=${unitCaps.setpriv}`, '--no-new-privs', '--'],
   });
   user = await registerUser(server);
