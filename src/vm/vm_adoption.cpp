@@ -92,8 +92,32 @@ bool VmManager::adopt(const std::string& vm_dir, const std::string& name) {
   return true;
 }
 
+// A VM folder that was not adopted: whatever may still run for it is ended, then it goes.
+void VmManager::end_leftover(const std::string& vm_dir, const std::set<std::uint32_t>& uids_in_use) {
+  struct stat st {};
+  if (::lstat(vm_dir.c_str(), &st) != 0) return;
+  const auto record = is_private_dir(vm_dir) ? load_vm_record(vm_dir) : std::nullopt;
+  // The uid its QEMU ran as: the record's, or (a folder of the older layout, handed to the VM)
+  // the folder's owner. Never one an adopted VM holds, never outside the VMs' range.
+  const std::uint32_t uid = record ? record->uid : static_cast<std::uint32_t>(st.st_uid);
+  if (uid >= config_.vm_uid_base && uid != 0 && !uids_in_use.count(uid)) {
+    if (kill_all_of_uid(uid)) spdlog::info("vm: ended whatever still ran as the user of a VM not adopted");
+  } else if (record && record->pid > 0 && !confined_ && cmdline_names_vm(record->pid, record->vmid)) {
+    try {
+      auto process = Process::adopt(static_cast<pid_t>(record->pid));
+      process.signal(SIGKILL);
+      process.wait_for(std::chrono::seconds(5));
+    } catch (const std::exception&) {
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(vm_dir, ec);
+  spdlog::info("vm: removed leftovers of a VM that no longer runs");
+}
+
 void VmManager::reconcile() {
   std::set<std::string> adopted;
+  std::vector<std::string> leftovers;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(vms_dir_, ec)) {
     const std::string vm_dir = entry.path().string();
@@ -104,24 +128,15 @@ void VmManager::reconcile() {
     } catch (const std::exception& e) {
       spdlog::warn("vm {}: not adopted: {}", valid_vmid(name) ? name : "?", e.what());
     }
-    if (kept) {
-      adopted.insert(name);
-      continue;
-    }
-    const auto record = is_private_dir(vm_dir) ? load_vm_record(vm_dir) : std::nullopt;
-    if (record && record->uid >= config_.vm_uid_base && record->uid != 0) {
-      if (kill_all_of_uid(record->uid)) spdlog::info("vm {}: ended whatever still ran as its user", record->vmid);
-    } else if (record && record->pid > 0 && !confined_ && cmdline_names_vm(record->pid, record->vmid)) {
-      try {
-        auto process = Process::adopt(static_cast<pid_t>(record->pid));
-        process.signal(SIGKILL);
-        process.wait_for(std::chrono::seconds(5));
-      } catch (const std::exception&) {
-      }
-    }
-    fs::remove_all(vm_dir, ec);
-    spdlog::info("vm: removed leftovers of a VM that no longer runs");
+    if (kept) adopted.insert(name);
+    else leftovers.push_back(vm_dir);
   }
+  std::set<std::uint32_t> uids_in_use;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [_, vm] : vms_) uids_in_use.insert(vm->record.uid);
+  }
+  for (const auto& vm_dir : leftovers) end_leftover(vm_dir, uids_in_use);
   cgroups_.remove_all_except(adopted);
   // Sessions this node published earlier whose VM is gone.
   try {

@@ -152,6 +152,10 @@ VmManager::HostFiles VmManager::prepare_host(const LaunchPlan& plan) {
   const ImageTool images(config_.qemu_img, std::chrono::seconds(60));
   if (!plan.backing_path.empty()) {
     files.base = open_regular(plan.backing_path, false);
+    // QEMU reads the base as a node with no backing of its own (qemu_command.h): a catalog image
+    // that is itself an overlay would boot with its data missing. Snapshots were checked when taken.
+    if (plan.record.source_snapshot.empty() && images.image_info(plan.backing_path, "qcow2").references_other_files())
+      throw LaunchFailed("This system's image is not a standalone disk; please tell the operator");
     images.create_overlay(plan.backing_path, plan.overlay_path);
   } else {
     images.create_blank(plan.overlay_path, plan.blank_bytes);

@@ -44,6 +44,14 @@ VmTransition VmManager::dispatch(const std::shared_ptr<Instance>& vm, const VmEv
       spdlog::warn("vm {}: {} failed: {}", vm->record.vmid, action_name(action), e.what());
     }
   }
+  if (t.verdict == Verdict::applied && t.next.state == VmState::gone) {
+    // Only now, with every action of the end done (exit counted too), do waiters return.
+    {
+      std::lock_guard lock(vm->gone_mutex);
+      vm->gone = true;
+    }
+    vm->gone_cv.notify_all();
+  }
   return t;
 }
 
@@ -208,11 +216,6 @@ void VmManager::cleanup(const std::shared_ptr<Instance>& vm) {
   std::error_code ec;
   fs::remove_all(vm->record.run_dir, ec);
   cgroups_.remove(vm->record.vmid);
-  {
-    std::lock_guard lock(vm->gone_mutex);
-    vm->gone = true;
-  }
-  vm->gone_cv.notify_all();
   spdlog::info("vm {}: cleaned up", vm->record.vmid);
 }
 

@@ -142,6 +142,7 @@ class VmManager {
   void release_uid(std::uint32_t uid);
   // Adoption of one VM folder found at start-up (vm_adoption.cpp); true when kept.
   bool adopt(const std::string& vm_dir, const std::string& name);
+  void end_leftover(const std::string& vm_dir, const std::set<std::uint32_t>& uids_in_use);
   std::shared_ptr<QmpConnection> open_monitor(const std::string& vm_dir, std::chrono::milliseconds timeout);
   // The life of each VM (vm_lifecycle.cpp): an event goes through the pure state machine and
   // the actions it returns are performed in order, one event per VM at a time. Worker threads

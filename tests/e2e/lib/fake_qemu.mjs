@@ -16,7 +16,7 @@ export const FAKE_QEMU = process.env.VMSHARE_E2E_FAKE_QEMU || path.join(ROOT, 'b
 // A catalog with one profile, "fake", on a fresh 16 MiB qcow2; resolves the catalog path.
 export async function fakeCatalog() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmshare-fake-img-'));
-  chmodSync(dir, 0o755);  // catalog images are read by every VM's user (confinement)
+  chmodSync(dir, 0o755);  // vmshare opens the images itself; readable like any operator's catalog
   const base = path.join(dir, 'base.qcow2');
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', base, '16M'], { timeout: 30000 });
   const catalog = path.join(dir, 'catalog.json');

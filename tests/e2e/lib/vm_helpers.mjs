@@ -21,7 +21,8 @@ export function startVmServer({ env = {}, ...opts } = {}) {
   return startServer({ ...opts, env: { VMSHARE_ACCEL: process.env.VMSHARE_ACCEL || 'tcg', VMSHARE_IMAGES: IMAGES, ...env } });
 }
 
-// PIDs of QEMU processes whose command line names `dir` (a data folder or one VM's folder).
+// PIDs of QEMU processes holding a socket under `dir` (a data folder or one VM's folder): the
+// monitor socket vmshare bound there and passed on (lib/vm_processes.mjs).
 export async function qemuPids(dir) {
   return (await processesHoldingSocketsUnder(dir, 'qemu-system')).map((p) => p.pid);
 }
