@@ -121,45 +121,6 @@ class IsoUpload {
 
  private:
   friend class IsoStore;
-
-// Node-wide limits on what the ISO folder may hold; checked when an upload starts.
-struct IsoStoreLimits {
-  int uploads_per_user = 1;
-  std::uint64_t max_total_bytes = UINT64_MAX;  // all stored ISOs, uploads in progress included
-  std::uint64_t max_files = UINT64_MAX;
-  std::uint64_t min_free_bytes = 0;  // free space the data folder's filesystem keeps
-};
-
-// Stored ISOs on this node: what the folder holds (uploads in progress not included).
-struct IsoStoreUsage {
-  std::uint64_t bytes = 0;
-  std::uint64_t files = 0;
-};
-
-// Free bytes for unprivileged writers on the filesystem holding `fd` (statvfs f_bavail).
-using FreeSpaceFunction = std::function<std::uint64_t(int fd)>;
-
-// Room for one upload: the user's upload slot and the bytes it may write, held from before
-// the body is read until the upload ends. Move-only; destroying it gives both back.
-class IsoReservation {
- public:
-  IsoReservation() = default;
-  IsoReservation(IsoReservation&& other) noexcept;
-  IsoReservation& operator=(IsoReservation&& other) noexcept;
-  IsoReservation(const IsoReservation&) = delete;
-  IsoReservation& operator=(const IsoReservation&) = delete;
-  ~IsoReservation() { release(); }
-  void release() noexcept;
-
- private:
-  friend class IsoStore;
-  IsoReservation(const IsoStore* store, std::int64_t user_id, std::uint64_t bytes, bool new_file)
-      : store_(store), user_id_(user_id), bytes_(bytes), new_file_(new_file) {}
-  const IsoStore* store_ = nullptr;
-  std::int64_t user_id_ = 0;
-  std::uint64_t bytes_ = 0;
-  bool new_file_ = false;
-};
   IsoUpload(const IsoStore& store, std::int64_t user_id, int fd, std::string temp_name);
   [[noreturn]] void fail_with_errno(int err, const char* what);
 

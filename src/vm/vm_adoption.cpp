@@ -84,9 +84,9 @@ bool VmManager::adopt(const std::string& vm_dir, const std::string& name) {
     vms_[record->vmid] = vm;
     by_user_[record->user_id] = record->vmid;
   }
+  dispatch(vm, VmEvent::of(VmEventKind::launched));  // before the watcher, as at launch
   watch(vm);
   watch_monitor(vm);
-  dispatch(vm, VmEvent::of(VmEventKind::launched));
   dispatch(vm, VmEvent::of(VmEventKind::monitor_ready));
   spdlog::info("vm {}: adopted after restart (user {})", record->vmid, record->user_id);
   return true;

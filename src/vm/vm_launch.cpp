@@ -122,8 +122,10 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
       vms_[vm->record.vmid] = vm;
       by_user_[vm->record.user_id] = vm->record.vmid;
     }
-    watch(vm);
+    // launched before the watcher starts: a QEMU that dies at once then reports its exit to a
+    // machine that knows it was spawned.
     dispatch(vm, VmEvent::of(VmEventKind::launched));
+    watch(vm);
     await_monitor(vm, plan);
   } catch (const std::exception& e) {
     abandon_launch(vm, e.what());  // starting: killed, then cleaned up once it has exited
