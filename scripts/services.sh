@@ -79,10 +79,10 @@ services_pg_stop() {
 services_redis_start() {
   _services_load_state || { _services_log "not started"; return 1; }
   _services_redis_running && return 0
-  # save "" turns off periodic snapshots; services_redis_stop saves once, so data survives.
+  # save "" turns off periodic snapshots; 1024 databases give each e2e server its own (tests/e2e/lib/server.mjs); services_redis_stop saves once, so data survives.
   redis-server --bind 127.0.0.1 --port "$_SVC_REDIS_PORT" --dir "$VMSHARE_SERVICES_DIR/redis" \
     --daemonize yes --pidfile "$VMSHARE_SERVICES_DIR/redis/redis.pid" \
-    --logfile "$VMSHARE_SERVICES_DIR/redis/redis.log" --save "" --appendonly no >/dev/null || return 1
+    --logfile "$VMSHARE_SERVICES_DIR/redis/redis.log" --save "" --appendonly no --databases 1024 >/dev/null || return 1
   local _
   for _ in $(seq 1 100); do
     _services_redis_running && return 0

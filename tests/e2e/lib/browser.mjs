@@ -27,7 +27,12 @@ export async function openPage(context, { allow = [] } = {}) {
   const page = await context.newPage();
   page.problems = [];
   const allowed = (text) => allow.some((re) => re.test(text));
-  page.on('console', (m) => { if (m.type() === 'error' && !allowed(m.text())) page.problems.push(`console: ${m.text()}`); });
+  // The URL goes with it: "Failed to load resource" alone does not say which request failed.
+  page.on('console', (m) => {
+    if (m.type() !== 'error' || allowed(m.text())) return;
+    const url = m.location()?.url;
+    page.problems.push(`console: ${m.text()}${url ? ` (${new URL(url).pathname})` : ''}`);
+  });
   page.on('pageerror', (e) => { if (!allowed(e.message)) page.problems.push(`pageerror: ${e.message}`); });
   return page;
 }

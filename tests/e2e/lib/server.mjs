@@ -65,8 +65,13 @@ async function productionStorage() {
   const schema = `e2e_${randomSuffix(6)}`;
   await run('psql', [dbUrl, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE SCHEMA ${schema}`], { timeout: 15000 });
   const sep = dbUrl.includes('?') ? '&' : '?';
+  // A Redis database of its own too: user ids restart at 1 in each schema, and the session keys
+  // an earlier server left behind (user:<id>:...) would otherwise show its VMs to this one's users.
+  const counter = await run('redis-cli', ['-u', redisUrl, 'INCR', 'e2e:next_db'], { timeout: 5000 });
+  const db = 1 + ((Number(counter.stdout.trim()) - 1) % 1023);
+  await run('redis-cli', ['-u', `${redisUrl}/${db}`, 'FLUSHDB'], { timeout: 5000 });
   return {
-    env: { DATABASE_URL: `${dbUrl}${sep}options=-csearch_path%3D${schema}`, REDIS_URL: redisUrl },
+    env: { DATABASE_URL: `${dbUrl}${sep}options=-csearch_path%3D${schema}`, REDIS_URL: `${redisUrl}/${db}` },
     async cleanup() {
       // Best effort: PostgreSQL may be down after an outage test; services_stop removes it all anyway.
       await run('psql', [dbUrl, '-qc', `DROP SCHEMA IF EXISTS ${schema} CASCADE`], { timeout: 5000 }).catch(() => {});
