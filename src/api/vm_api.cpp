@@ -6,6 +6,7 @@
 
 #include "api/auth_guard.h"
 #include "api/console_admission.h"
+#include "api/console_open.h"
 #include "api/json_body.h"
 #include "api/launch_response.h"
 #include "api/routes.h"
@@ -34,23 +35,6 @@ int parse_limit(const std::string& text) {
   if (ec != std::errc() || p != text.data() + text.size() || value < 1 || value > 1000)
     throw ApiError(422, "limit must be a number from 1 to 1000");
   return value;
-}
-
-bool wants_binary_protocol(const http::Request& request) {
-  const auto* protocols = request.header("Sec-WebSocket-Protocol");
-  if (!protocols) return false;
-  std::string list = *protocols;
-  std::size_t start = 0;
-  while (start <= list.size()) {
-    auto end = list.find(',', start);
-    if (end == std::string::npos) end = list.size();
-    auto item = list.substr(start, end - start);
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    if (item == "binary") return true;
-    start = end + 1;
-  }
-  return false;
 }
 
 }  // namespace
@@ -137,6 +121,25 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     return r;
   });
 
+  // The figures of every open viewer of the caller's VM (an admin may name another with ?vmid=):
+  // the console toolbar shows the caller's own newest viewer ("mine").
+  router.get("/vm/console_stats", [&app](http::Request& request) {
+    auto caller = authenticate(app, request);
+    std::string vmid = request.query_value("vmid");
+    if (vmid.empty()) {
+      vmid = callers_vm(app, caller).vmid;
+    } else {
+      auto v = app.vms->find(vmid);
+      if (!v) throw ApiError(404, "No such VM");
+      if (v->user_id != caller.id && !caller.is_admin()) throw ApiError(403, "This VM belongs to another user");
+    }
+    json viewers = json::array();
+    for (const auto& info : vm::console_viewers().of_vm(vmid)) viewers.push_back(viewer_json(info, caller.id));
+    auto r = http::json_response(200, {{"vmid", vmid}, {"viewers", std::move(viewers)}});
+    r.header("Cache-Control", "no-store");
+    return r;
+  });
+
   http::Route console;
   console.method = "GET";
   console.pattern = "/ws/<vmid>";
@@ -153,34 +156,18 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     if (v->user_id != caller.id && !caller.is_admin()) throw ApiError(403, "This console belongs to another user");
     auto admission = admit_console_viewer(*viewer_slots, vmid, caller.id);  // 429 before the upgrade
 
-    http::WebSocketDecision decision;
-    decision.refuse = std::move(admission.refusal);
-    if (decision.refuse) return decision;
-    auto slot = admission.slot;  // freed when the console closes
-    // A fresh VNC connection QEMU took over QMP; dropped with the decision if the upgrade fails.
-    auto vnc = std::make_shared<vm::UniqueFd>(app.vms->open_console(vmid));
-    if (wants_binary_protocol(request)) decision.subprotocol = "binary";
-    decision.on_open = [&app, vmid, vnc, slot](http::WebSocketStream&& ws) {
-      struct Link {
-        std::uint64_t viewer = 0;
-        bool attached = false;
-      };
-      auto link = std::make_shared<Link>();
-      auto bridge = vm::ConsoleBridge::start_connected(std::move(ws), vnc->release(), vmid, {[&app, vmid, link, slot] {
-        slot->release();
-        if (link->attached) app.vms->detach_viewer(vmid, link->viewer);
-      }});
-      try {
-        std::weak_ptr<vm::ConsoleBridge> weak = bridge;
-        link->viewer = app.vms->attach_viewer(vmid, [weak](const std::string& reason) {
-          if (auto b = weak.lock()) b->close(reason);
-        });
-        link->attached = true;
-      } catch (const std::exception&) {
-        bridge->close("VM stopped");
-      }
-    };
-    return decision;
+    if (admission.refusal) {
+      http::WebSocketDecision refused;
+      refused.refuse = std::move(admission.refusal);
+      return refused;
+    }
+    vm::ViewerSpec spec;
+    spec.vmid = vmid;
+    spec.mode = vm::ViewerMode::control;
+    spec.address = request.remote_address;
+    spec.user_id = caller.id;
+    spec.label = v->user_id == caller.id ? "owner" : "admin";
+    return open_console_viewer(app, request, std::move(spec), admission.slot);
   };
   router.add(std::move(console));
 }

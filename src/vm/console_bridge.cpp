@@ -25,16 +25,19 @@ std::string clamp_reason(const std::string& reason) {
 }  // namespace
 
 std::shared_ptr<ConsoleBridge> ConsoleBridge::start(WebSocketStream&& ws, std::string vnc_socket_path,
-                                                    Hooks hooks) {
-  auto bridge = std::make_shared<ConsoleBridge>(std::move(ws), std::move(vnc_socket_path), std::move(hooks));
+                                                    ViewerSpec spec, Hooks hooks) {
+  auto bridge = std::make_shared<ConsoleBridge>(std::move(ws), std::move(vnc_socket_path), std::move(spec),
+                                                std::move(hooks));
+  bridge->register_viewer();
   net::dispatch(bridge->strand_, [bridge] { bridge->connect(); });
   return bridge;
 }
 
-std::shared_ptr<ConsoleBridge> ConsoleBridge::start_connected(WebSocketStream&& ws, int vnc_fd, std::string label,
+std::shared_ptr<ConsoleBridge> ConsoleBridge::start_connected(WebSocketStream&& ws, int vnc_fd, ViewerSpec spec,
                                                               Hooks hooks) {
-  auto bridge = std::make_shared<ConsoleBridge>(std::move(ws), std::string(), std::move(hooks));
-  bridge->label_ = std::move(label);
+  auto bridge = std::make_shared<ConsoleBridge>(std::move(ws), std::string(), std::move(spec), std::move(hooks));
+  bridge->label_ = bridge->spec_.vmid.empty() ? "vm" : bridge->spec_.vmid;
+  bridge->register_viewer();
   error_code ec;
   bridge->vnc_.assign(boost::asio::local::stream_protocol(), vnc_fd, ec);
   if (ec) ::close(vnc_fd);
@@ -59,13 +62,15 @@ std::string label_of_path(const std::string& path) {
 }
 }  // namespace
 
-ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, Hooks hooks)
+ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, ViewerSpec spec, Hooks hooks)
     : strand_(ws.get_executor()),
       ws_(std::move(ws)),
       vnc_(strand_),
       close_timer_(strand_),
       vnc_path_(std::move(vnc_socket_path)),
       label_(label_of_path(vnc_path_)),
+      spec_(std::move(spec)),
+      meter_(std::make_shared<ViewerMeter>(ViewerMeter::Clock::now())),
       hooks_(std::move(hooks)),
       to_browser_(new char[kToBrowserBytes]),
       to_vm_(new char[kToVmBytes]) {
@@ -82,6 +87,24 @@ ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, 
 ConsoleBridge::~ConsoleBridge() {
   // Only reached without finishing when the io_context is destroyed with our handlers queued.
   if (!finished_) fire_closed();
+}
+
+void ConsoleBridge::register_viewer() {
+  if (spec_.vmid.empty()) spec_.vmid = label_;
+  std::weak_ptr<ConsoleBridge> weak = shared_from_this();
+  viewer_id_ = console_viewers().add(spec_, meter_, [weak](const std::string& reason) {
+    if (auto bridge = weak.lock()) bridge->close(reason);
+  });
+}
+
+ViewerInfo ConsoleBridge::info() const {
+  if (auto found = console_viewers().find(viewer_id_)) return *found;
+  ViewerInfo info;  // already finished: the figures without the registry's fields
+  info.id = viewer_id_;
+  info.vmid = spec_.vmid;
+  info.mode = spec_.mode;
+  meter_->fill(info, ViewerMeter::Clock::now());
+  return info;
 }
 
 void ConsoleBridge::close(const std::string& reason) {
@@ -128,6 +151,7 @@ void ConsoleBridge::on_vm_read(error_code ec, std::size_t n) {
     if (ec != net::error::eof) spdlog::info("console {}: VNC read: {}", vm_label(), ec.message());
     return shut_down(websocket::close_code::going_away, "console closed by the VM");
   }
+  if (auto latency = meter_->bytes_from_vm(n, ViewerMeter::Clock::now())) observe_input_latency(*latency);
   ++ops_;
   ws_.async_write(net::buffer(to_browser_.get(), n),
                   [self = shared_from_this()](error_code ec, std::size_t n) { self->on_browser_written(ec, n); });
@@ -214,6 +238,7 @@ void ConsoleBridge::finish_if_idle() {
 void ConsoleBridge::fire_closed() {
   finished_ = true;
   console_stats().open.fetch_sub(1, std::memory_order_relaxed);
+  if (viewer_id_ != 0) console_viewers().remove(viewer_id_);
   spdlog::debug("console {}: closed", vm_label());
   if (hooks_.on_closed) {
     auto hook = std::move(hooks_.on_closed);

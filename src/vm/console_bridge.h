@@ -24,6 +24,9 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "vm/console_stats.h"
+#include "vm/console_viewers.h"
+
 namespace vmshare::vm {
 
 // Same type as http::WebSocketStream; the vm module does not depend on http.
@@ -48,19 +51,29 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   // asynchronously and starts pumping. A failed connect closes the WebSocket with
   // "console unavailable". Returns the bridge so callers can close() it later; holding the
   // pointer is optional, the pending operations keep the bridge alive.
-  static std::shared_ptr<ConsoleBridge> start(WebSocketStream&& ws, std::string vnc_socket_path,
+  static std::shared_ptr<ConsoleBridge> start(WebSocketStream&& ws, std::string vnc_socket_path, ViewerSpec spec,
                                               Hooks hooks);
+  static std::shared_ptr<ConsoleBridge> start(WebSocketStream&& ws, std::string vnc_socket_path, Hooks hooks) {
+    return start(std::move(ws), std::move(vnc_socket_path), ViewerSpec{}, std::move(hooks));
+  }
   // The same over a VNC connection vmshare already holds (a socketpair end whose peer QEMU took
-  // through QMP add_client): nothing to connect to, no path anyone could swap. Takes `vnc_fd`;
-  // `label` names the VM in logs.
-  static std::shared_ptr<ConsoleBridge> start_connected(WebSocketStream&& ws, int vnc_fd, std::string label,
+  // through QMP add_client): nothing to connect to, no path anyone could swap. Takes `vnc_fd`.
+  // `spec` says who views (spec.vmid names the VM in logs) and in which mode: a view_only
+  // viewer's input never reaches the VM (rfb_client_stream.h). Share-link viewers go through
+  // api::open_console_viewer (console_open.h), which calls this.
+  static std::shared_ptr<ConsoleBridge> start_connected(WebSocketStream&& ws, int vnc_fd, ViewerSpec spec,
                                                         Hooks hooks);
 
   // Thread-safe. Sends a close frame with `reason` (e.g. "VM stopped", "server shutting down"),
   // closes the VNC socket, then on_closed. No effect once the bridge is closing.
   void close(const std::string& reason);
 
-  ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, Hooks hooks);
+  // This viewer's id in console_viewers() (registered while the bridge runs) and its figures.
+  std::uint64_t viewer_id() const { return viewer_id_; }
+  ViewerMode mode() const { return spec_.mode; }
+  ViewerInfo info() const;
+
+  ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, ViewerSpec spec, Hooks hooks);
   ~ConsoleBridge();
   ConsoleBridge(const ConsoleBridge&) = delete;
   ConsoleBridge& operator=(const ConsoleBridge&) = delete;
@@ -91,6 +104,10 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   std::string vnc_path_;  // empty when started connected
   std::string label_;     // for logs: the VM's id, never a server path
   const std::string& vm_label() const { return label_; }
+  void register_viewer();
+  ViewerSpec spec_;
+  std::shared_ptr<ViewerMeter> meter_;
+  std::uint64_t viewer_id_ = 0;
   Hooks hooks_;
   std::unique_ptr<char[]> to_browser_;  // VNC -> WebSocket chunk
   std::unique_ptr<char[]> to_vm_;       // WebSocket -> VNC chunk
