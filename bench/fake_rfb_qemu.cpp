@@ -1,5 +1,6 @@
 // A stand-in QEMU for benchmarks (VMSHARE_QEMU=<this>): a synthetic RFB 3.8 server that answers
-// every FramebufferUpdateRequest at once with a raw 720x400x32 frame, and a minimal QMP (with
+// every FramebufferUpdateRequest at once with a raw 720x400x32 frame (and reports each KeyEvent
+// to every client as ServerCutText "key <keysym hex> down|up"), and a minimal QMP (with
 // just enough of the block commands for snapshots, so e2e chaos tests can take them).
 // It reads the -vnc (unix:<path> or none) and -qmp unix:<path>,... or -chardev socket,fd=N
 // arguments and ignores the rest; over QMP it takes descriptors as QEMU does (getfd + add_client
@@ -20,6 +21,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -103,6 +105,32 @@ const std::vector<std::uint8_t>& frame_message() {
   return msg;
 }
 
+// Every RFB client, so that input can be reported to all of them: each KeyEvent received is sent
+// to every client as a ServerCutText "key <keysym hex> down|up" (tests show whose input reached
+// "QEMU"). A client's writes hold its mutex, so a report never lands inside a frame.
+struct RfbPeer {
+  int fd;
+  std::mutex write;
+};
+std::mutex g_rfb_mutex;
+std::set<std::shared_ptr<RfbPeer>> g_rfb_peers;
+
+void report_to_all(const std::string& text) {
+  std::vector<std::shared_ptr<RfbPeer>> peers;
+  {
+    std::lock_guard lock(g_rfb_mutex);
+    peers.assign(g_rfb_peers.begin(), g_rfb_peers.end());
+  }
+  std::vector<std::uint8_t> msg(8 + text.size());
+  msg[0] = 3;  // ServerCutText
+  put32(&msg[4], static_cast<std::uint32_t>(text.size()));
+  std::memcpy(&msg[8], text.data(), text.size());
+  for (const auto& p : peers) {
+    std::lock_guard lock(p->write);
+    send_all(p->fd, msg.data(), msg.size());
+  }
+}
+
 void serve_rfb(int fd) {
   char version[12];
   if (!send_all(fd, "RFB 003.008\n", 12) || !recv_all(fd, version, 12)) return ::close(fd), void();
@@ -123,6 +151,16 @@ void serve_rfb(int fd) {
   if (!send_all(fd, init, sizeof(init))) return ::close(fd), void();
 
   const auto& frame = frame_message();
+  auto peer = std::make_shared<RfbPeer>();
+  peer->fd = fd;
+  {
+    std::lock_guard lock(g_rfb_mutex);
+    g_rfb_peers.insert(peer);
+  }
+  auto send_frame = [&] {
+    std::lock_guard lock(peer->write);
+    return send_all(fd, frame.data(), frame.size());
+  };
   for (;;) {
     std::uint8_t type;
     if (!recv_all(fd, &type, 1)) break;
@@ -136,8 +174,16 @@ void serve_rfb(int fd) {
         alive = alive && recv_all(fd, enc.data(), enc.size());
         break;
       }
-      case 3: alive = recv_all(fd, buf, 9) && send_all(fd, frame.data(), frame.size()); break;
-      case 4: alive = recv_all(fd, buf, 7); break;  // KeyEvent
+      case 3: alive = recv_all(fd, buf, 9) && send_frame(); break;
+      case 4:  // KeyEvent: reported to every client
+        alive = recv_all(fd, buf, 7);
+        if (alive) {
+          char text[64];
+          std::snprintf(text, sizeof(text), "key %x %s", (std::uint32_t{buf[3]} << 24) | (buf[4] << 16) | (buf[5] << 8) | buf[6],
+                        buf[0] ? "down" : "up");
+          report_to_all(text);
+        }
+        break;
       case 5: alive = recv_all(fd, buf, 5); break;  // PointerEvent
       case 6: {                                     // ClientCutText
         alive = recv_all(fd, buf, 7);
@@ -149,6 +195,11 @@ void serve_rfb(int fd) {
     }
     if (!alive) break;
   }
+  {
+    std::lock_guard lock(g_rfb_mutex);
+    g_rfb_peers.erase(peer);
+  }
+  std::lock_guard lock(peer->write);
   ::close(fd);
 }
 

@@ -13,6 +13,10 @@
 #        FAKE_QEMU (<build-dir>/bench/fake_rfb_qemu): the fake QEMU VMSHARE_BIN spawns. It
 #        must come from the same commit as VMSHARE_BIN: since the VM engine v2 vmshare passes QEMU
 #        descriptors (QMP chardev fd=3, -vnc none + add_client), before it paths (-qmp/-vnc unix:).
+#        VMSHARE_BEFORE (unset): a second vmshare binary measured in the same rounds, labelled
+#        vmshare_before (before/after side by side), with FAKE_QEMU_BEFORE (default FAKE_QEMU).
+#        The summary then gives after/before ratios too. CPU per frame "self" is the server
+#        process alone (vmshare's tree holds the VM's fake QEMU as its child).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=$(realpath "${1:-build-bridge}")
@@ -27,14 +31,14 @@ BENCH="$BUILD/bench/console_bench"
 work=$(mktemp -d /tmp/vmbench.XXXXXX)
 chmod 755 "$work"  # vmshare before the VM engine v2: the confined QEMU opened the base image by path
 pids=()
-vm_pid=""
+vm_pids=()
 cleanup() {
   # VMs outlive a stopped vmshare by design: end the fake QEMU it started for the /ws path, found
   # as vmshare's child (its command line names no path of ours since the VM engine v2).
-  if [[ -n $vm_pid ]]; then for p in $(pgrep -P "$vm_pid" || true); do kill "$p" 2>/dev/null || true; done; fi
+  for v in "${vm_pids[@]}"; do for p in $(pgrep -P "$v" || true); do kill "$p" 2>/dev/null || true; done; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  [[ -n ${KEEP:-} ]] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -59,23 +63,27 @@ wait_for port_open "$ws_port"
 wait_for port_open "$br_port"
 
 # (c) the whole vmshare path: register, /run-script, then /ws/<vmid> with the cookie.
+# try_vmshare BIN FAKE DIR: sets vm_ws, vm_cookie, vm_origin, vm_pid (or vm_note).
 vm_ws=""; vm_note=""
 try_vmshare() {
+  local VMSHARE_BIN=$1 FAKE_QEMU=$2 work="$work/$3"
+  mkdir -p "$work"
+  vm_ws=""; vm_pid=""
   [[ -x $VMSHARE_BIN ]] || { vm_note="no $VMSHARE_BIN"; return; }
   command -v qemu-img >/dev/null || { vm_note="no qemu-img for the base image"; return; }
   local port; port=$(free_port)
   # VM uids of their own: every vmshare ends all processes of a VM uid before using it, so two
   # instances on one host with the same VMSHARE_VM_UID_BASE (the default) kill each other's VMs.
-  local vm_uid_base=$((2000000000 + ($$ % 1000000) * 16))
+  local vm_uid_base=$((2000000000 + ($$ % 1000000) * 32 + ${#vm_pids[@]} * 16))
   mkdir -p "$work/data"
   qemu-img create -q -f qcow2 "$work/base.qcow2" 64M
   printf '{"profiles":[{"name":"tiny","title":"Tiny","base_image":"%s","memory_mb":64,"cpus":1}]}\n' \
     "$work/base.qcow2" >"$work/images.json"
-  env -u VMSHARE_BIN PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$FAKE_QEMU" \
+  env -u VMSHARE_BIN -u VMSHARE_BEFORE PORT=$port VMSHARE_HOST=127.0.0.1 VMSHARE_DATA_DIR="$work/data" VMSHARE_QEMU="$FAKE_QEMU" \
     VMSHARE_IMAGES="$work/images.json" VMSHARE_ACCEL=tcg COOKIE_SECURE=false VMSHARE_VM_UID_BASE=$vm_uid_base \
     ALLOWED_ORIGINS="http://127.0.0.1:$port" CONSOLE_VIEWERS_PER_VM=$((CLIENTS + 1)) CONSOLE_VIEWERS_PER_USER=$((CLIENTS + 1)) \
     "$VMSHARE_BIN" >"$work/vmshare.log" 2>&1 &
-  vm_pid=$!; pids+=($vm_pid)
+  vm_pid=$!; pids+=($vm_pid); vm_pids+=($vm_pid)
   wait_for port_open "$port" || { vm_note="vmshare did not start: $(tail -n 3 "$work/vmshare.log")"; return; }
   local base="http://127.0.0.1:$port" jar="$work/cookies" code
   code=$(curl -s -o "$work/register.json" -w '%{http_code}' -c "$jar" -H 'Content-Type: application/json' \
@@ -90,7 +98,15 @@ try_vmshare() {
   vm_origin=$base
   vm_ws="127.0.0.1:$port$path"
 }
-try_vmshare
+try_vmshare "$VMSHARE_BIN" "$FAKE_QEMU" after
+vb_ws=""
+if [[ -n ${VMSHARE_BEFORE:-} ]]; then
+  a_ws=$vm_ws a_cookie=${vm_cookie:-} a_origin=${vm_origin:-} a_pid=$vm_pid
+  try_vmshare "$(realpath "$VMSHARE_BEFORE")" "$(realpath "${FAKE_QEMU_BEFORE:-$FAKE_QEMU}")" before
+  vb_ws=$vm_ws vb_cookie=${vm_cookie:-} vb_origin=${vm_origin:-} vb_pid=$vm_pid
+  vm_ws=$a_ws vm_cookie=$a_cookie vm_origin=$a_origin vm_pid=$a_pid
+  [[ -z $vb_ws ]] && echo "vmshare_before: skipped ($vm_note)"
+fi
 
 run() { "$BENCH" "$@" | tee -a "$work/results"; }
 for r in $(seq "$ROUNDS"); do
@@ -98,12 +114,15 @@ for r in $(seq "$ROUNDS"); do
   run --label websockify --ws "127.0.0.1:$ws_port/websockify" --seconds "$SECS" --cpu-pid "$ws_pid"
   run --label bridge --ws "127.0.0.1:$br_port/ws/bench" --seconds "$SECS" --cpu-pid "$br_pid"
   [[ -n $vm_ws ]] && run --label vmshare --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" --seconds "$SECS" --cpu-pid "$vm_pid"
+  [[ -n $vb_ws ]] && run --label vmshare_before --ws "$vb_ws" --cookie "$vb_cookie" --origin "$vb_origin" --seconds "$SECS" --cpu-pid "$vb_pid"
 done
 sleep 1  # let websockify reap the forked children of the single-console runs
 run --label "websockify_x$CLIENTS" --ws "127.0.0.1:$ws_port/websockify" --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$ws_pid" || true
 run --label "bridge_x$CLIENTS" --ws "127.0.0.1:$br_port/ws/bench" --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$br_pid" || true
 [[ -n $vm_ws ]] && { run --label "vmshare_x$CLIENTS" --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" \
   --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$vm_pid" || true; }
+[[ -n $vb_ws ]] && { run --label "vmshare_before_x$CLIENTS" --ws "$vb_ws" --cookie "$vb_cookie" --origin "$vb_origin" \
+  --seconds "$MANY_SECS" --clients "$CLIENTS" --rss-pid "$vb_pid" || true; }
 
 echo
 [[ -z $vm_ws ]] && echo "vmshare /ws path: skipped ($vm_note)"
@@ -115,14 +134,24 @@ for line in open(sys.argv[1]):
     runs.setdefault(kv["label"], []).append(kv)
 def med(label, key):
     return statistics.median(float(r[key]) for r in runs[label])
-singles = [l for l in ("direct", "websockify", "bridge", "vmshare") if l in runs]
+singles = [l for l in ("direct", "websockify", "bridge", "vmshare", "vmshare_before") if l in runs]
 ws = med("websockify", "fps"); direct = med("direct", "fps")
-print(f"| path | frames/s (median of {len(runs['direct'])}) | p50 ms | p99 ms | vs websockify | vs direct | server CPU us/frame |")
-print("|---|---|---|---|---|---|---|")
+ws_cpu = med("websockify", "cpu_us_per_frame")
+print(f"| path | frames/s (median of {len(runs['direct'])}) | p50 ms | p99 ms | vs websockify | vs direct | server CPU us/frame (tree) | self | self CPU vs websockify |")
+print("|---|---|---|---|---|---|---|---|---|")
 for l in singles:
     f = med(l, "fps")
     cpu = f"{med(l, 'cpu_us_per_frame'):.0f}" if "cpu_us_per_frame" in runs[l][0] else "-"
-    print(f"| {l} | {f:.0f} | {med(l,'p50_ms'):.2f} | {med(l,'p99_ms'):.2f} | {f/ws:.2f}x | {f/direct:.2f}x | {cpu} |")
+    own = med(l, "cpu_self_us_per_frame") if "cpu_self_us_per_frame" in runs[l][0] else None
+    print(f"| {l} | {f:.0f} | {med(l,'p50_ms'):.2f} | {med(l,'p99_ms'):.2f} | {f/ws:.2f}x | {f/direct:.2f}x | {cpu} | "
+          f"{'-' if own is None else f'{own:.0f}'} | {'-' if own is None else f'{own/ws_cpu:.2f}'} |")
+# Per-round ratios (same round: the load is shared): fps and self CPU against websockify's.
+for l in ("vmshare", "vmshare_before", "bridge"):
+    if l not in runs: continue
+    fr = [float(a["fps"]) / float(w["fps"]) for a, w in zip(runs[l], runs["websockify"])]
+    cr = [float(a["cpu_self_us_per_frame"]) / float(w["cpu_us_per_frame"]) for a, w in zip(runs[l], runs["websockify"])]
+    print(f"{l}/websockify per round: fps {' '.join(f'{x:.2f}' for x in fr)} (median {statistics.median(fr):.2f}); "
+          f"self CPU per frame {' '.join(f'{x:.2f}' for x in cr)} (median {statistics.median(cr):.2f})")
 many = [l for l in runs if "_x" in l]
 if many:
     print()

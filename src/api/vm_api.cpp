@@ -163,7 +163,10 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     }
     vm::ViewerSpec spec;
     spec.vmid = vmid;
-    spec.mode = vm::ViewerMode::control;
+    // ?view_only=1: the caller's own console without input (a watching tab; what share-link
+    // viewers get). Only ever fewer rights than the caller has.
+    const bool view_only = request.query_value("view_only") == "1";
+    spec.mode = view_only ? vm::ViewerMode::view_only : vm::ViewerMode::control;
     spec.address = request.remote_address;
     spec.user_id = caller.id;
     spec.label = v->user_id == caller.id ? "owner" : "admin";

@@ -7,6 +7,7 @@
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "vm/console_stats.h"
@@ -23,6 +24,11 @@ std::string clamp_reason(const std::string& reason) {
   return reason.size() <= 123 ? reason : reason.substr(0, 123);
 }
 }  // namespace
+
+void ConsoleBridge::tune_vm_end(int fd) {
+  const int size = kVmSendBuffer;
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
 
 std::shared_ptr<ConsoleBridge> ConsoleBridge::start(WebSocketStream&& ws, std::string vnc_socket_path,
                                                     ViewerSpec spec, Hooks hooks) {
@@ -140,7 +146,7 @@ void ConsoleBridge::on_connected(error_code ec) {
 // VNC -> browser: read one chunk, write it as one binary message, only then read again.
 void ConsoleBridge::read_vm() {
   ++ops_;
-  vnc_.async_read_some(net::buffer(to_browser_.get(), kToBrowserBytes),
+  vnc_.async_read_some(net::buffer(to_browser_.get(), to_browser_size_),
                        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_vm_read(ec, n); });
 }
 
@@ -165,11 +171,18 @@ void ConsoleBridge::on_browser_written(error_code ec, std::size_t n) {
     return shut_down(websocket::close_code::none, {});
   }
   console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  if (n == to_browser_size_ && to_browser_size_ < kToBrowserMaxBytes) {
+    // A full read: more was waiting. A bigger buffer halves the reads and writes per update.
+    to_browser_size_ *= 2;
+    to_browser_.reset(new char[to_browser_size_]);
+  }
   read_vm();
 }
 
-// Browser -> VNC. RFB is a byte stream, so message boundaries and the text/binary flag do not
-// matter: every payload byte is forwarded as is.
+// Browser -> VNC. RFB is a byte stream, so WebSocket message boundaries and the text/binary
+// flag do not matter. Every chunk goes through the client-stream parser first (headers only:
+// bodies are skipped): a control viewer's chunk is then forwarded as is, a view-only viewer's
+// as the filter leaves it; a malformed stream closes this viewer with "protocol error".
 void ConsoleBridge::read_browser() {
   ++ops_;
   ws_.async_read_some(net::buffer(to_vm_.get(), kToVmBytes),
@@ -184,9 +197,43 @@ void ConsoleBridge::on_browser_read(error_code ec, std::size_t n) {
     return shut_down(websocket::close_code::none, {});
   }
   if (n == 0) return read_browser();  // an empty frame
+  const auto* data = reinterpret_cast<const std::uint8_t*>(to_vm_.get());
+  net::const_buffer forward(to_vm_.get(), n);  // control: the chunk as it came
+  const std::vector<RfbClientStream::Message>* messages = &messages_;
+  RfbClientStream::Status status;
+  if (spec_.mode == ViewerMode::view_only) {
+    filtered_.clear();
+    const auto dropped = filter_.dropped();
+    status = filter_.filter(data, n, filtered_);
+    console_stats().dropped_messages.fetch_add(static_cast<std::int64_t>(filter_.dropped() - dropped),
+                                               std::memory_order_relaxed);
+    messages = &filter_.last_messages();
+    forward = net::buffer(filtered_);
+  } else {
+    messages_.clear();
+    status = stream_.feed(data, n, messages_);
+  }
+  if (status == RfbClientStream::Status::malformed) return protocol_error();
+  note_messages(*messages);
+  if (forward.size() == 0) return read_browser();  // nothing this viewer may send
   ++ops_;
-  net::async_write(vnc_, net::buffer(to_vm_.get(), n),
+  net::async_write(vnc_, forward,
                    [self = shared_from_this()](error_code ec, std::size_t n) { self->on_vm_written(ec, n); });
+}
+
+// What the figures need from the messages about to reach the VM (view-only: input never does).
+void ConsoleBridge::note_messages(const std::vector<RfbClientStream::Message>& messages) {
+  for (const auto& m : messages) {
+    if (m.type == RfbClientMessage::framebuffer_update_request) meter_->request_forwarded();
+    if (m.input && spec_.mode == ViewerMode::control) input_in_flight_ = true;
+  }
+}
+
+void ConsoleBridge::protocol_error() {
+  const auto& why = spec_.mode == ViewerMode::view_only ? filter_.stream().error() : stream_.error();
+  spdlog::info("console {}: viewer {} closed: malformed RFB stream ({})", vm_label(), viewer_id_, why);
+  console_stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  shut_down(websocket::close_code::policy_error, "protocol error");
 }
 
 void ConsoleBridge::on_vm_written(error_code ec, std::size_t n) {
@@ -195,6 +242,10 @@ void ConsoleBridge::on_vm_written(error_code ec, std::size_t n) {
   if (ec) {
     spdlog::info("console {}: VNC write: {}", vm_label(), ec.message());
     return shut_down(websocket::close_code::going_away, "console closed by the VM");
+  }
+  if (input_in_flight_) {  // the VM has the input now: the latency clock starts
+    input_in_flight_ = false;
+    meter_->input_forwarded(ViewerMeter::Clock::now());
   }
   console_stats().bytes_to_vm.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
   read_browser();

@@ -3,11 +3,30 @@
 //
 // Shape (Beast's advanced server habits): an enable_shared_from_this object whose async calls
 // keep it alive, everything on the WebSocket's executor, which must be a strand (the HTTP server
-// accepts every connection on its own strand). Two pumps, each read -> write -> read with one
-// fixed buffer: a side is read only once the previous chunk has been written to the other, so
-// each side has at most one write outstanding and a slow peer stops the other side's reads
-// (backpressure all the way to QEMU and to the browser's TCP window). Memory per console is the
-// two buffers plus the sockets, whatever the traffic.
+// accepts every connection on its own strand of one I/O thread's loop, so a console never hops
+// threads per chunk). Two pumps, each read -> write -> read with one buffer: a side is read only
+// once the previous chunk has been written to the other, so each side has at most one write
+// outstanding and a slow peer stops the other side's reads (backpressure all the way to QEMU and
+// to the browser's TCP window).
+//
+// Relay cost (docs/benchmarks.md, issue 15): per chunk the VM side costs one read system call
+// and the browser side one gathered write (frame header + payload, one WebSocket frame, no
+// fragmenting, no compression, no masking: server to client). So the chunk size sets the cost
+// per frame: the VM -> browser buffer starts at kToBrowserBytes and doubles each time a read
+// fills it, up to kToBrowserMaxBytes (a raw 720x400 frame, 1.1 MB, then takes two reads instead
+// of nine); a console that only shows text never grows. QEMU's end of the socketpair gets
+// kVmSendBuffer (tune_vm_end) so it can queue a whole update for one read.
+//
+// Memory bound per console: at most kToBrowserMaxBytes + kToVmBytes of buffers (1 MiB + 16
+// KiB), whatever the traffic; the client-stream parser's state (a 20-byte header), the list of
+// messages of one chunk (at most kToVmBytes / 4 entries of 24 bytes, 96 KiB, for a chunk of
+// 4-byte messages) and, view-only, the filtered chunk (kToVmBytes + 20); plus the kernel's
+// socket buffers (QEMU's end at most twice kVmSendBuffer; the TCP socket as the kernel tunes it).
+//
+// Client stream: every chunk from the browser is parsed (rfb_client_stream.h) before any of it
+// reaches the VM. control: forwarded as it came; view_only: only whole non-input messages, with
+// ClientInit made shared. Malformed (either mode): that viewer alone is closed with
+// "protocol error" (WebSocket code 1008) and nothing of the chunk is forwarded.
 //
 // Teardown: either side closing or failing closes both. A WebSocket that is still open gets a
 // close frame with a reason; if the peer does not finish the closing handshake within
@@ -25,6 +44,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "vm/console_stats.h"
+#include "vm/rfb_client_stream.h"
 #include "vm/console_viewers.h"
 
 namespace vmshare::vm {
@@ -40,10 +60,14 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
 
   // One buffer per direction, sized for the traffic: framebuffer updates flow to the browser
   // (a raw 720x400 frame is 1.1 MB), only keys, pointer events and requests flow to the VM.
-  // 128 KiB to the browser halves the system calls and wake-ups per frame against 64 KiB (bench:
-  // ~20% less CPU per frame); 16 KiB back keeps both under the 256 KiB per-console budget.
-  static constexpr std::size_t kToBrowserBytes = 128 * 1024;
+  static constexpr std::size_t kToBrowserBytes = 128 * 1024;      // to start with
+  static constexpr std::size_t kToBrowserMaxBytes = 1024 * 1024;  // grown to while reads fill it
   static constexpr std::size_t kToVmBytes = 16 * 1024;
+  static constexpr int kVmSendBuffer = 1024 * 1024;  // SO_SNDBUF of QEMU's end (the kernel doubles it)
+
+  // Sizes QEMU's end of a console socketpair (before it is handed over) so that QEMU can queue
+  // a whole framebuffer update for one read. Best effort: the kernel caps it at wmem_max.
+  static void tune_vm_end(int fd);
   // How long a peer gets to answer our close frame before the connection is cut.
   static constexpr std::chrono::seconds kCloseGrace{5};
 
@@ -90,6 +114,8 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   void read_browser();
   void on_browser_read(error_code ec, std::size_t n);
   void on_vm_written(error_code ec, std::size_t n);
+  void note_messages(const std::vector<RfbClientStream::Message>& messages);
+  void protocol_error();
   // Starts teardown once. An empty reason means the WebSocket is already finished (peer closed
   // or failed): no close frame is attempted.
   void shut_down(boost::beast::websocket::close_code code, const std::string& reason);
@@ -110,7 +136,14 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   std::uint64_t viewer_id_ = 0;
   Hooks hooks_;
   std::unique_ptr<char[]> to_browser_;  // VNC -> WebSocket chunk
+  std::size_t to_browser_size_ = kToBrowserBytes;
   std::unique_ptr<char[]> to_vm_;       // WebSocket -> VNC chunk
+  // The client stream, parsed (control) or filtered (view_only); bounded, see rfb_client_stream.h.
+  RfbClientStream stream_;
+  std::vector<RfbClientStream::Message> messages_;  // reused per chunk
+  RfbViewOnlyFilter filter_;
+  std::string filtered_;          // view_only: what a chunk leaves to forward (<= kToVmBytes + a header)
+  bool input_in_flight_ = false;  // the chunk being written to the VM holds input
   int ops_ = 0;                         // async operations in flight (strand only)
   bool closing_ = false;
   bool finished_ = false;

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "vm/console_bridge.h"
 #include "vm/disk_backup.h"
 #include "vm/errors.h"
 #include "vm/host_files.h"
@@ -61,6 +62,7 @@ UniqueFd VmManager::open_console(const std::string& vmid) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) throw VmError("cannot open a console");
   UniqueFd ours(pair[0]), theirs(pair[1]);
+  ConsoleBridge::tune_vm_end(theirs.get());  // QEMU queues a whole update for one read
   const auto monitor = monitor_of(vm);
   QmpCommands qmp(*monitor);
   const auto name = next_fd_name("viewer");

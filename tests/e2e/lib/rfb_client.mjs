@@ -121,6 +121,8 @@ export class RfbClient extends EventEmitter {
   }
 
   #send(buf) { if (!this.#closed) this.#ws.send(buf); }
+  // Bytes as they are, e.g. a malformed message (tests of the bridge's parser).
+  sendRaw(buf) { this.#send(buf); }
 
   async #handshake(timeoutMs) {
     let timer;

@@ -44,6 +44,23 @@ std::string pattern(std::size_t offset, std::size_t n) {
   return s;
 }
 
+// A valid RFB client stream (the bridge parses what browsers send): the handshake, then
+// `payload` as the text of ClientCutText messages of at most 1 MiB each.
+std::string rfb_handshake() { return std::string("RFB 003.008\n") + '\x01' + '\x01'; }
+std::string cut_text_header(std::size_t n) {
+  std::string h = {'\x06', 0, 0, 0};
+  for (int shift = 24; shift >= 0; shift -= 8) h.push_back(static_cast<char>((n >> shift) & 0xff));
+  return h;
+}
+std::string rfb_stream_of(const std::string& payload) {
+  std::string out = rfb_handshake();
+  for (std::size_t at = 0; at < payload.size(); at += 1u << 20) {
+    const auto n = std::min<std::size_t>(1u << 20, payload.size() - at);
+    out += cut_text_header(n) + payload.substr(at, n);
+  }
+  return out;
+}
+
 // ---- UNIX side: a listening socket and one accepted connection, driven by a script. ----
 class VncServer {
  public:
@@ -112,8 +129,9 @@ std::string recv_n(int fd, std::size_t n) {
 class BridgeServer {
  public:
   // `tune_socket` runs on each accepted TCP socket before the handshake (to shrink kernel buffers).
-  explicit BridgeServer(std::string vnc_path, std::function<void(tcp::socket&)> tune_socket = {})
-      : vnc_path_(std::move(vnc_path)), tune_socket_(std::move(tune_socket)) {
+  explicit BridgeServer(std::string vnc_path, std::function<void(tcp::socket&)> tune_socket = {},
+                        ViewerSpec spec = {})
+      : vnc_path_(std::move(vnc_path)), tune_socket_(std::move(tune_socket)), spec_(std::move(spec)) {
     acceptor_.open(tcp::v4());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind({net::ip::address_v4::loopback(), 0});
@@ -161,7 +179,7 @@ class BridgeServer {
           [](websocket::response_type& res) { res.set(beast::http::field::sec_websocket_protocol, "binary"); }));
       ws->async_accept([this, ws](beast::error_code ec) {
         if (ec) return;
-        auto bridge = ConsoleBridge::start(std::move(*ws), vnc_path_, {[this] {
+        auto bridge = ConsoleBridge::start(std::move(*ws), vnc_path_, spec_, {[this] {
                                              std::lock_guard lock(mu_);
                                              ++closed_;
                                              cv_.notify_all();
@@ -176,6 +194,7 @@ class BridgeServer {
 
   std::string vnc_path_;
   std::function<void(tcp::socket&)> tune_socket_;
+  ViewerSpec spec_;
   net::io_context io_;
   net::executor_work_guard<net::io_context::executor_type> work_{io_.get_executor()};
   tcp::acceptor acceptor_{io_};
@@ -256,12 +275,14 @@ TEST_F(ConsoleBridgeTest, SmallMessagesFlowBothWaysUnchanged) {
   EXPECT_EQ(client.read_n(12), "RFB 003.008\n");
   std::string all_bytes(256, '\0');
   for (int i = 0; i < 256; ++i) all_bytes[i] = static_cast<char>(i);
-  client.send(all_bytes);
-  EXPECT_EQ(client.read_n(256), all_bytes);
+  const auto stream = rfb_stream_of(all_bytes);
+  client.send(stream);
+  EXPECT_EQ(client.read_n(stream.size()), stream);
   // A text frame is forwarded like a binary one.
   client.ws().text(true);
-  client.send("hello");
-  EXPECT_EQ(client.read_n(5), "hello");
+  const std::string fbur = {'\x03', '\x01', 0, 0, 0, 0, 0, 1, 0, 1};
+  client.send(fbur);
+  EXPECT_EQ(client.read_n(fbur.size()), fbur);
   client.close();
   ASSERT_TRUE(server.wait_closed());
 }
@@ -292,20 +313,21 @@ TEST_F(ConsoleBridgeTest, TenMegabytesToTheVm) {
   constexpr std::size_t kTotal = 10 * 1024 * 1024;
   auto before = console_stats().bytes_to_vm.load();
   std::atomic<bool> intact{false};
+  const auto stream = rfb_stream_of(pattern(0, kTotal));
   VncServer vnc(vnc_path_);
   vnc.serve([&](int fd) {
-    auto got = recv_n(fd, kTotal);
-    intact = got.size() == kTotal && got == pattern(0, kTotal);
+    auto got = recv_n(fd, stream.size());
+    intact = got == stream;
     send_all(fd, "k", 1);
     char c;
     ::recv(fd, &c, 1, 0);
   });
   BridgeServer server(vnc_path_);
   Client client(server.port());
-  for (std::size_t off = 0; off < kTotal; off += 70000) client.send(pattern(off, std::min<std::size_t>(70000, kTotal - off)));
+  for (std::size_t off = 0; off < stream.size(); off += 70000) client.send(stream.substr(off, 70000));
   EXPECT_EQ(client.read_n(1), "k");
   EXPECT_TRUE(intact);
-  EXPECT_EQ(console_stats().bytes_to_vm.load() - before, static_cast<std::int64_t>(kTotal));
+  EXPECT_EQ(console_stats().bytes_to_vm.load() - before, static_cast<std::int64_t>(stream.size()));
   client.close();
   ASSERT_TRUE(server.wait_closed());
 }
@@ -440,7 +462,7 @@ TEST_F(ConsoleBridgeTest, SlowBrowserStopsReadsFromTheVm) {
 
   std::this_thread::sleep_for(1500ms);  // the client does not read
   const std::size_t stalled = accepted;
-  const std::size_t bound = ConsoleBridge::kToBrowserBytes + vnc_sndbuf + tcp_sndbuf +
+  const std::size_t bound = ConsoleBridge::kToBrowserMaxBytes + vnc_sndbuf + tcp_sndbuf +
                             static_cast<std::size_t>(rcv.value()) + 256 * 1024;  // + frame headers, skb overhead
   RecordProperty("stalled_bytes", std::to_string(stalled));
   EXPECT_GT(stalled, 0u);
@@ -495,11 +517,11 @@ TEST_F(ConsoleBridgeTest, SlowVmStopsReadsFromTheBrowser) {
   beast::get_lowest_layer(client.ws()).get_option(snd);
 
   std::atomic<std::size_t> sent{0};
+  const auto stream = rfb_stream_of(pattern(0, kTotal)).substr(0, kTotal);  // valid all the way
   std::thread writer([&] {
-    auto msg = pattern(0, kMsg);
     beast::error_code ec;
     while (sent < kTotal && !ec) {
-      client.ws().write(net::buffer(msg), ec);
+      client.ws().write(net::buffer(stream.data() + sent, kMsg), ec);
       if (!ec) sent += kMsg;
     }
   });
@@ -516,6 +538,98 @@ TEST_F(ConsoleBridgeTest, SlowVmStopsReadsFromTheBrowser) {
   EXPECT_EQ(vm_got.load(), kTotal);
   client.close();
   ASSERT_TRUE(server.wait_closed());
+}
+
+// ---- the client stream: view-only filtering, malformed streams, figures ----
+
+std::string be32s(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+const std::string kFbur = {'\x03', '\x01', 0, 0, 0, 0, 0, 1, 0, 1};
+const std::string kKey = std::string{'\x04', '\x01', 0, 0} + be32s(0x61);
+const std::string kPointer = {'\x05', '\x01', 0, 10, 0, 20};
+const std::string kEncodings = std::string{'\x02', 0, 0, 1} + be32s(0);
+
+TEST_F(ConsoleBridgeTest, ViewOnlyViewerInputNeverReachesTheVm) {
+  const auto dropped_before = console_stats().dropped_messages.load();
+  // Everything a view-only viewer may send ends with this FBUR, so the VM knows when to stop.
+  const std::string exclusive_init = std::string("RFB 003.008\n") + '\x01' + '\x00';
+  const std::string sent = exclusive_init + kFbur + kKey + kPointer + kEncodings + cut_text_header(3) + "abc" +
+                           kKey + std::string{'\x03', '\x00', 0, 0, 0, 0, 0, 2, 0, 2};
+  const std::string expected = std::string("RFB 003.008\n") + '\x01' + '\x01' + kFbur + kEncodings +
+                               std::string{'\x03', '\x00', 0, 0, 0, 0, 0, 2, 0, 2};
+  std::string got;
+  VncServer vnc(vnc_path_);
+  vnc.serve([&](int fd) {
+    got = recv_n(fd, expected.size());
+    send_all(fd, "k", 1);
+    char c;
+    ::recv(fd, &c, 1, 0);
+  });
+  BridgeServer server(vnc_path_, {}, ViewerSpec{"vm1", ViewerMode::view_only, "127.0.0.1", 0, "share"});
+  Client client(server.port());
+  for (std::size_t at = 0; at < sent.size(); at += 5) client.send(sent.substr(at, 5));  // cut anywhere
+  EXPECT_EQ(client.read_n(1), "k");
+  vnc.join();
+  EXPECT_EQ(got, expected) << "only whole non-input messages, ClientInit made shared";
+  EXPECT_EQ(console_stats().dropped_messages.load() - dropped_before, 4);
+  client.close();
+  ASSERT_TRUE(server.wait_closed());
+}
+
+TEST_F(ConsoleBridgeTest, MalformedStreamClosesTheViewerWithProtocolError) {
+  for (auto mode : {ViewerMode::control, ViewerMode::view_only}) {
+    const auto errors_before = console_stats().protocol_errors.load();
+    std::atomic<std::size_t> vm_got{0};
+    VncServer vnc(vnc_path_ + to_string(mode));
+    vnc.serve([&](int fd) {
+      char buf[256];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) vm_got += static_cast<std::size_t>(n);
+    });
+    BridgeServer server(vnc_path_ + to_string(mode), {}, ViewerSpec{"vm1", mode, "", 0, ""});
+    Client client(server.port());
+    client.send(rfb_handshake() + kFbur);
+    client.send(kFbur + std::string{'\x07', 0, 0, 0});  // no client message 7
+    EXPECT_EQ(client.read_close(), "protocol error") << to_string(mode);
+    ASSERT_TRUE(server.wait_closed());
+    vnc.join();
+    EXPECT_EQ(vm_got.load(), rfb_handshake().size() + kFbur.size()) << "nothing of the malformed chunk";
+    EXPECT_EQ(console_stats().protocol_errors.load() - errors_before, 1);
+  }
+}
+
+TEST_F(ConsoleBridgeTest, FiguresCountAnsweredRequestsBytesAndInputLatency) {
+  VncServer vnc(vnc_path_);
+  vnc.serve([&](int fd) {
+    recv_n(fd, rfb_handshake().size() + kFbur.size());
+    send_all(fd, std::string(5000, 'u').data(), 5000);  // the update answering the request
+    recv_n(fd, kKey.size());
+    std::this_thread::sleep_for(80ms);  // the guest takes its time to show the key
+    send_all(fd, "v", 1);
+    char c;
+    ::recv(fd, &c, 1, 0);
+  });
+  BridgeServer server(vnc_path_, {}, ViewerSpec{"vm-figures", ViewerMode::control, "10.0.0.1", 7, "owner"});
+  Client client(server.port());
+  client.send(rfb_handshake() + kFbur);
+  EXPECT_EQ(client.read_n(5000).size(), 5000u);
+  client.send(kKey);
+  EXPECT_EQ(client.read_n(1), "v");
+  const auto list = console_viewers().of_vm("vm-figures");
+  ASSERT_EQ(list.size(), 1u);
+  const auto& v = list[0];
+  EXPECT_EQ(v.mode, ViewerMode::control);
+  EXPECT_EQ(v.address, "10.0.0.1");
+  EXPECT_EQ(v.user_id, 7);
+  EXPECT_EQ(v.frames, 1u);
+  EXPECT_EQ(v.bytes, 5001u);
+  EXPECT_GE(v.latency_ms, 75);
+  EXPECT_LT(v.latency_ms, 5000);
+  EXPECT_EQ(v.latency_p50_ms, v.latency_ms);
+  EXPECT_TRUE(console_viewers().close("vm-figures", v.id, "kicked"));
+  EXPECT_EQ(client.read_close(), "kicked");
+  ASSERT_TRUE(server.wait_closed());
+  EXPECT_TRUE(console_viewers().of_vm("vm-figures").empty());
 }
 
 }  // namespace
