@@ -118,4 +118,13 @@ describe('console bridge with the fake QEMU', () => {
       bad.close();
     }
   });
+
+  test('the console page loads the toolbar figures module', async () => {
+    const page = await api(server, 'GET', `/console/${vmid}`, { cookie: owner.cookie });
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<script type="module" src="\/js\/console_figures\.js"><\/script>/);
+    const js = await api(server, 'GET', '/js/console_figures.js');
+    assert.equal(js.status, 200);
+    assert.match(js.text, /\/vm\/console_stats/);
+  });
 });
