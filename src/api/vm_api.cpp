@@ -139,6 +139,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
   // the console toolbar shows the caller's own newest viewer ("mine").
   router.get("/vm/console_stats", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     std::string vmid = request.query_value("vmid");
     if (vmid.empty()) {
       vmid = callers_vm(app, caller).vmid;

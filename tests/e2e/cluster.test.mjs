@@ -140,4 +140,75 @@ describe('cluster of three nodes behind nginx', { skip }, () => {
     }
     await api(front, 'POST', '/vm/stop', { token: user.token });
   });
+
+  test('a drained node takes no new VM; its running VMs go on', async () => {
+    const keeper = await registerUser(front);
+    const kept = (await launch(cluster.nodes[0], keeper)).body.vm.vmid;
+    const drained = await nodeOf(kept);
+    const admin = serverOf(drained);
+    const drain = await runVmshare(['node', 'drain', drained], { env: admin.env });
+    assert.equal(drain.code, 0, drain.stderr);
+    const list = await runVmshare(['node', 'list'], { env: admin.env });
+    assert.match(list.stdout, new RegExp(`^${drained}\\s+draining\\s+1\\s`, 'm'), list.stdout);
+    const users = await Promise.all([1, 2, 3, 4].map(() => registerUser(front)));
+    for (const u of users) {
+      const res = await launch(front, u);
+      assert.equal(res.status, 200, res.text);
+      assert.notEqual(await nodeOf(res.body.vm.vmid), drained);
+    }
+    assert.equal((await status(front, keeper)).body.vmid, kept, 'its VM still runs');
+    assert.equal((await runVmshare(['node', 'undrain', drained], { env: admin.env })).code, 0);
+    assert.equal((await runVmshare(['node', 'drain', 'no-such-node'], { env: admin.env })).code, 1);
+    for (const u of [keeper, ...users]) await api(front, 'POST', '/vm/stop', { token: u.token });
+  });
+
+  test('/metrics: each node its own VMs, cluster totals from one node only', async () => {
+    const user = await registerUser(front);
+    const vmid = (await launch(front, user)).body.vm.vmid;
+    const owner = await nodeOf(vmid);
+    let reporters = 0, running = 0;
+    for (const node of cluster.nodes) {
+      const text = (await api(node, 'GET', '/metrics')).text;
+      const mine = text.match(new RegExp(`^vmshare_node_vms\\{node="${node.nodeId}"\\} (\\d+)`, 'm'));
+      assert.ok(mine, text);
+      assert.equal(Number(mine[1]), node.nodeId === owner ? 1 : 0);
+      const total = text.match(/^vmshare_cluster_vms\{state="running"\} (\d+)/m);
+      if (total) { reporters++; running += Number(total[1]); }
+    }
+    assert.equal(reporters, 1, 'exactly one node reports the totals');
+    assert.equal(running, 1);
+    await api(front, 'POST', '/vm/stop', { token: user.token });
+  });
+
+  test('the owner node killed: its VMs are lost in time, the user launches again, the node comes back and stops them', async () => {
+    const user = await registerUser(front);
+    const vmid = (await launch(front, user)).body.vm.vmid;
+    const owner = await nodeOf(vmid);
+    const index = cluster.nodes.findIndex((n) => n.nodeId === owner);
+    const victim = cluster.nodes[index];
+    victim.proc.kill('SIGKILL');
+    await victim.exited;
+    const t0 = Date.now();
+    await waitFor('the VM marked lost', async () =>
+      (await cluster.psql(`SELECT state FROM vms WHERE vmid = '${vmid}'`)) === 'lost', 15000, 200);
+    const ms = Date.now() - t0;
+    assert.ok(ms < (4 + 1 + 2) * 1000, `lost after ${ms} ms (VMSHARE_NODE_DEAD_S=4, heartbeat 1 s)`);
+    const survivor = cluster.nodes.find((n) => n.nodeId !== owner);
+    const seen = await status(survivor, user);
+    assert.equal(seen.status, 410, seen.text);
+    assert.match(seen.body.detail, /lost/);
+    const again = await launch(survivor, user);
+    assert.equal(again.status, 200, again.text);
+    assert.notEqual(again.body.vm.vmid, vmid);
+    assert.notEqual(await nodeOf(again.body.vm.vmid), owner);
+    // The node returns on its data folder: it adopts the QEMU that survived, and stops it, since
+    // the table gave that VM up.
+    assert.equal((await fakeProcs(victim.dataDir)).filter((p) => p.args.includes(vmid)).length, 1, 'the QEMU outlived vmshare');
+    const back = await cluster.startNode(index);
+    await waitFor('the lost VM stopped by its returning node', async () =>
+      (await fakeProcs(back.dataDir)).filter((p) => p.args.includes(vmid)).length === 0, 20000);
+    assert.equal(await cluster.psql(`SELECT dead FROM nodes WHERE id = '${owner}'`), 'f');
+    assert.equal((await status(back, user)).body.vmid, again.body.vm.vmid, 'the returned node answers about the new VM');
+    await api(front, 'POST', '/vm/stop', { token: user.token });
+  });
 });
