@@ -56,6 +56,7 @@ std::unique_ptr<AppContext> make_app_context(const Config& config) {
       static_cast<unsigned>(config.hash_threads), auth::kHashBoostAfter,
       auth::HashQueueLimits{static_cast<std::size_t>(config.hash_queue_max), std::chrono::milliseconds(config.hash_queue_wait_ms)});
   app->decoy_hash = auth::hash_password(auth::random_hex(16), config.bcrypt_cost);
+  app->viewer_slots = vm::ViewerSlots::create({config.console_viewers_per_vm, config.console_viewers_per_user});
   return app;
 }
 

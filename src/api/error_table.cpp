@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cluster/errors.h"
+#include "api/share_link_rules.h"
 #include "core/errors.h"
 #include "http/multipart_reader.h"
 #include "obs/grafana_proxy.h"
@@ -136,14 +136,6 @@ const std::vector<Row>& table() {
         return answer(400, std::string("Malformed upload: ") + e.what());
       }),
 
-      // cluster: several nodes (their messages are written for users).
-      on<cluster::PlacementRefused>([](const cluster::PlacementRefused& e) {
-        return answer(503, e.what(), {{"Retry-After", "60"}});
-      }),
-      on<cluster::PeerUnavailable>([](const cluster::PeerUnavailable& e) {
-        return answer(503, e.what(), {{"Retry-After", "5"}});
-      }),
-      shown<cluster::VmLost>(410),
       // vm: lifecycle refusals (their messages are written for users).
       shown<vm::UnknownProfile>(400),
       on<vm::VmLimitReached>([](const vm::VmLimitReached& e) {
@@ -187,6 +179,13 @@ const std::vector<Row>& table() {
       hidden<store::RedisIoError>(503, kUnavailable, LogLevel::warn, "session store unreachable"),
       hidden<store::RedisReplyError>(500, kInternal, LogLevel::error, "session store error"),
       hidden<store::SqliteError>(500, kInternal, LogLevel::error, "database error"),
+
+      // share links (issue 15)
+      shown<share::BadShareRequest>(422),
+      on<share::LinkRefused>([](const share::LinkRefused& e) {
+        return answer(share::status_of(e.verdict), e.what());
+      }),
+      cap_refusal<store::ShareLinkLimitReached>(429, "share_links_per_vm"),
 
       // obs
       shown<obs::BadQuery>(400),

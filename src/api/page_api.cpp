@@ -42,6 +42,7 @@ void register_page_routes(http::Router& router, AppContext& app) {
   router.get("/signup", page("signup.html"));
   router.get("/profile", page("profile.html"));
   router.get("/console/<vmid>", page("console.html"));
+  router.get("/share", page("share.html"));  // a share link's console; the token stays in the fragment
   // nosniff and Referrer-Policy come from the server for every response.
   router.set_fallback([files](http::Request& request) { return files->serve(request.path); });
 }

@@ -12,5 +12,7 @@ void register_vm_routes(http::Router& router, AppContext& app);
 void register_metrics_routes(http::Router& router, AppContext& app);  // + /grafana, /feedback
 void register_snapshot_routes(http::Router& router, AppContext& app);
 void register_upload_routes(http::Router& router, AppContext& app);
+// Share links, the viewer list, /share/ws (issue 15); needs app.vms.
+void register_share_routes(http::Router& router, AppContext& app);
 
 }  // namespace vmshare::api

@@ -81,6 +81,7 @@ struct Config {
   // counted in vmshare_cap_refusals_total{cap}.
   int console_viewers_per_vm = 4;     // console WebSockets open on one VM (429 above)
   int console_viewers_per_user = 8;   // console WebSockets one user has open, any VMs (429 above)
+  int share_links_per_vm = 5;         // live share links of one VM (429 above; issue 15)
   int uploads_per_user = 1;           // ISO uploads in progress per user (429 above)
   std::uint64_t iso_store_max_mb = 65536;  // all stored ISOs on this node together (507 above)
   int iso_store_max_files = 500;           // stored ISOs on this node (507 above)
@@ -116,18 +117,6 @@ struct Config {
   std::vector<DiskThreshold> disk_free_thresholds_gib;
 
   std::string log_level = "info";
-
-  // cluster (src/cluster): several nodes as one service; off unless VMSHARE_NODE_ID is set
-  struct Cluster {
-    std::string node_id;        // this node's name in the shared tables
-    std::string internal_url;   // how the other nodes reach this one: http://host:port
-    std::string internal_listen;  // host:port of the internal listener; empty: from internal_url
-    std::string key;            // shared by the nodes (VMSHARE_CLUSTER_KEY or VMSHARE_CLUSTER_KEY_FILE)
-    int heartbeat_s = 3;
-    int node_dead_s = 15;       // a node silent this long has its VMs marked lost
-    int memory_mb = 0;          // memory for VMs on this node; 0: the host's MemTotal
-    bool enabled() const { return !node_id.empty(); }
-  } cluster;
 };
 
 // Builds a Config from key/value pairs (the same keys in the environment and the file).

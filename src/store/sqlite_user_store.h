@@ -32,6 +32,12 @@ class SqliteUserStore final : public UserStore {
   std::int64_t reset_snapshot_claims(const std::string& node) override;
   SnapshotUsage node_snapshot_usage(const std::string& node) override;
   std::string backend_name() const override { return "sqlite"; }
+  // Share links (sqlite_share_link_store.cpp)
+  ShareLink create_share_link(const ShareLink& link, int max_live) override;
+  std::optional<ShareLink> find_share_link(const std::string& token_hash) override;
+  std::vector<ShareLink> live_share_links(const std::string& vmid, std::int64_t now) override;
+  bool revoke_share_link(std::int64_t owner_id, std::int64_t id, std::int64_t now) override;
+  std::int64_t revoke_share_links_of_vm(const std::string& vmid, std::int64_t now) override;
 
   // Highest applied migration version.
   std::int64_t schema_version();

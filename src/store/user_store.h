@@ -63,6 +63,33 @@ struct LoginTaken : std::runtime_error {
   LoginTaken() : std::runtime_error("login taken") {}
 };
 
+// ---- Share links (issue 15; sqlite_share_link_store.cpp, pg_share_link_store.cpp) ----
+// A link to a running VM's console. Only the SHA-256 of its token is stored; the token itself
+// is shown once, to the owner who made it. revoked_at 0: not revoked.
+struct ShareLink {
+  std::int64_t id = 0;
+  std::string vmid;
+  std::int64_t owner_id = 0;
+  std::string token_hash;  // lower-case hex SHA-256 of the token
+  std::string mode;        // control | view_only
+  bool require_sign_in = false;
+  std::int64_t created_at = 0;  // unix seconds
+  std::int64_t expires_at = 0;
+  std::int64_t revoked_at = 0;
+  // Neither revoked nor expired at `now` (the VM may still have ended: callers check that).
+  bool live_at(std::int64_t now) const { return revoked_at == 0 && expires_at > now; }
+};
+
+// create_share_link: the VM already has `limit` live links; nothing was written.
+struct ShareLinkLimitReached : std::runtime_error {
+  int limit;
+  explicit ShareLinkLimitReached(int l)
+      : std::runtime_error("This VM already has " + std::to_string(l) +
+                           " live share links (the limit); revoke one before making another"),
+        limit(l) {}
+};
+// ---- end share links ----
+
 // Every method is blocking (call it from a worker thread, never an I/O thread) and thread-safe.
 // Database unreachable: throws vmshare::ServiceUnavailable; the next call tries to reconnect.
 class UserStore {
@@ -106,6 +133,19 @@ class UserStore {
   virtual std::int64_t reset_snapshot_claims(const std::string& node) = 0;
   virtual SnapshotUsage node_snapshot_usage(const std::string& node) = 0;
   virtual std::string backend_name() const = 0;  // "sqlite" | "postgresql"
+
+  // ---- Share links: each call one transaction ----
+  // Inserts `link` (id ignored) unless link.vmid has `max_live` links live at link.created_at;
+  // the count and the insert are atomic. Returns the link with its id. Throws ShareLinkLimitReached.
+  virtual ShareLink create_share_link(const ShareLink& link, int max_live) = 0;
+  virtual std::optional<ShareLink> find_share_link(const std::string& token_hash) = 0;
+  // The VM's links live at `now`, oldest first.
+  virtual std::vector<ShareLink> live_share_links(const std::string& vmid, std::int64_t now) = 0;
+  // Revokes the owner's link `id` if it is live at `now`; false when there is none such.
+  virtual bool revoke_share_link(std::int64_t owner_id, std::int64_t id, std::int64_t now) = 0;
+  // The VM ended: revokes all its links not yet revoked; returns how many.
+  virtual std::int64_t revoke_share_links_of_vm(const std::string& vmid, std::int64_t now) = 0;
+  // ---- end share links ----
 };
 
 // SQLite file <data_dir>/vmshare.db when database_url is empty, PostgreSQL for postgresql:// or

@@ -34,6 +34,7 @@ ViewerInfo ConsoleViewers::info_of(std::uint64_t id, const Entry& e) {
   info.address = e.spec.address;
   info.user_id = e.spec.user_id;
   info.label = e.spec.label;
+  info.link_id = e.spec.link_id;
   info.since = e.since;
   if (e.meter) e.meter->fill(info, ViewerMeter::Clock::now());
   return info;

@@ -33,6 +33,7 @@ struct ViewerSpec {
   std::string address;                     // the viewer's client address, as the server saw it
   std::int64_t user_id = 0;                // the signed-in viewer; 0 for a share-link viewer
   std::string label;                       // free text for the list, e.g. "owner", "share link 3"
+  std::int64_t link_id = 0;                // the share link it came through (issue 15); 0: none
 };
 
 // A snapshot of one open viewer. Rates are over the last completed window of about a second
@@ -45,6 +46,7 @@ struct ViewerInfo {
   std::string address;
   std::int64_t user_id = 0;
   std::string label;
+  std::int64_t link_id = 0;  // ViewerSpec::link_id
   std::int64_t since = 0;   // Unix seconds when the console opened
   std::uint64_t frames = 0;  // framebuffer updates sent to this viewer (console_stats.h)
   std::uint64_t bytes = 0;   // bytes from the VM sent to this viewer

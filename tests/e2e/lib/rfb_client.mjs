@@ -19,12 +19,12 @@ const SHIFTED = new Set('~!@#$%^&*()_+{}|:"<>?ABCDEFGHIJKLMNOPQRSTUVWXYZ');
 
 // Starts the WebSocket; `opened` resolves once it is open, or rejects with err.status set when
 // the server refused the upgrade with an HTTP response (401/403/404...).
-// opts: {cookie, token, origin, timeoutMs}
-function dial(url, { cookie, token, origin, timeoutMs = 15000 } = {}) {
+// opts: {cookie, token, origin, timeoutMs, protocols (default ['binary'])}
+function dial(url, { cookie, token, origin, timeoutMs = 15000, protocols = ['binary'] } = {}) {
   const headers = {};
   if (cookie) headers.Cookie = cookie;
   if (token) headers.Authorization = `Bearer ${token}`;
-  const ws = new WebSocket(url, ['binary'], { headers, origin, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+  const ws = new WebSocket(url, protocols, { headers, origin, perMessageDeflate: false, handshakeTimeout: timeoutMs });
   ws.binaryType = 'nodebuffer';
   const opened = new Promise((resolve, reject) => {
     ws.once('open', resolve);

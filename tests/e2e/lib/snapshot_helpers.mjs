@@ -14,7 +14,7 @@ export const MiB = 1 << 20;
 
 // One SQL value from the server's storage: sqlite3 on <dataDir>/vmshare.db (embedded) or psql
 // on the server's own DATABASE_URL, whose search_path is the test's schema (production).
-async function sqlValue(server, sql) {
+export async function sqlValue(server, sql) {
   const { stdout } = server.env.DATABASE_URL
     ? await run('psql', [server.env.DATABASE_URL, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], { timeout: 15000 })
     : await run('sqlite3', ['-cmd', '.timeout 5000', path.join(server.dataDir, 'vmshare.db'), sql], { timeout: 15000 });
