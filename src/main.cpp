@@ -2,7 +2,9 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
+#include <thread>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -11,10 +13,13 @@
 #include <spdlog/spdlog.h>
 
 #include "api/bootstrap.h"
+#include "api/cluster_routing.h"
 #include "api/error_table.h"
 #include "api/observability.h"
 #include "api/routes.h"
 #include "api/user_admin.h"
+#include "cluster/internal_gate.h"
+#include "cluster/node_admin.h"
 #include "core/config.h"
 #include "http/server.h"
 #include "vm/catalog.h"
@@ -65,6 +70,39 @@ vm::Catalog load_catalog_or_empty(const Config& config) {
   }
 }
 
+// Cluster mode: the listener the other nodes use (VMSHARE_INTERNAL_LISTEN, else the host and
+// port of VMSHARE_INTERNAL_URL): the same routes, every request signed with the cluster key.
+std::unique_ptr<http::Server> make_internal_server(const Config& config, http::ServerOptions options, http::Router& router) {
+  if (!config.cluster.enabled()) return nullptr;
+  cluster::PeerAddress where;
+  try {
+    where = cluster::parse_internal_url(config.cluster.internal_listen.empty() ? config.cluster.internal_url
+                                                                               : "http://" + config.cluster.internal_listen);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("VMSHARE_INTERNAL_LISTEN: not host:port (") + e.what() + ")");
+  }
+  options.host = where.host;
+  options.port = std::stoi(where.port);
+  options.io_threads = 1;
+  auto gate = std::make_shared<cluster::InternalGate>(config.cluster.key);
+  options.admit = [gate](http::Request& r) { return gate->admit(r, static_cast<std::int64_t>(std::time(nullptr))); };
+  auto internal = std::make_unique<http::Server>(options, router);
+  internal->listen();
+  return internal;
+}
+
+// The shared tables (created by the users store's migrations), this node's heartbeat, and what
+// the table says it runs; PostgreSQL must answer.
+void join_cluster(api::AppContext& app) {
+  try {
+    app.users->count_users();  // runs the migrations
+    app.cluster = std::make_unique<cluster::Cluster>(app.config, *app.vms, *app.sessions);
+    app.cluster->start();
+  } catch (const ServiceUnavailable& e) {
+    throw std::runtime_error(std::string("cluster mode needs PostgreSQL at start-up: ") + e.what());
+  }
+}
+
 int serve(Config config, const char* argv0) {
   if (config.web_dir.empty()) config.web_dir = default_web_dir(argv0);
   // QEMU and the socket paths need an absolute data folder.
@@ -85,8 +123,10 @@ int serve(Config config, const char* argv0) {
   options.read_timeout = std::chrono::seconds(config.read_timeout_s);
   options.trusted_proxies = config.trusted_proxies;
   options.map_error = api::error_response_for;  // every route's errors, from one table
+  if (config.cluster.enabled()) options.admit = [](http::Request& r) { return cluster::refuse_internal_headers(r); };
   http::Server server(options, router);
   server.listen();
+  auto internal = make_internal_server(config, options, router);
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,
                                              server.workers().get_executor());
   app->vms->reconcile();
@@ -99,9 +139,8 @@ int serve(Config config, const char* argv0) {
   } catch (const ServiceUnavailable& e) {
     spdlog::warn("snapshots not reconciled: the database is unavailable ({})", e.what());
   }
-  app->on_logout = [vms = app->vms.get()](std::int64_t user_id) {
-    if (auto v = vms->vm_of_user(user_id)) vms->terminate(v->vmid, vm::ExitReason::logout);
-  };
+  if (config.cluster.enabled()) join_cluster(*app);
+  app->on_logout = [app = app.get()](std::int64_t user_id) { api::end_vm_of_user(*app, user_id); };
   server.on_shutdown([vms = app->vms.get()] { vms->detach_all(); });
 
   api::register_auth_routes(router, *app);
@@ -112,12 +151,20 @@ int serve(Config config, const char* argv0) {
   api::register_snapshot_routes(router, *app);
   api::register_site_config_routes(router, *app);
   api::register_page_routes(router, *app);
+  if (app->cluster) api::register_cluster_routes(router, *app);
 
   auto observability = api::start_observability(*app, server, VMSHARE_VERSION);
 
   spdlog::info("vmshare {} listening on http://{}:{} (users: {}, sessions: {})", VMSHARE_VERSION, config.host,
                server.port(), app->users->backend_name(), app->sessions->backend_name());
+  std::thread internal_thread;
+  if (internal) internal_thread = std::thread([&] { internal->run(); });
   server.run();
+  if (internal) {
+    internal->shutdown();
+    internal_thread.join();
+  }
+  if (app->cluster) app->cluster->stop();  // its thread uses the VM manager
   observability.reset();  // its threads log: stop them while the logger still exists
   // VM clean-up jobs run on the worker pool and use the VM manager: drop the queued ones and
   // wait for the running ones before the manager goes.
@@ -167,6 +214,16 @@ int main(int argc, char** argv) {
   unlock->add_option("login", login)->required();
   unlock->add_option("--address", address, "also clear this client address's failed sign-ins");
 
+  // Several nodes: the shared nodes table (cluster/node_admin.h).
+  auto* node = cli.add_subcommand("node", "the nodes of a cluster (PostgreSQL in DATABASE_URL)");
+  node->require_subcommand(1);
+  std::string node_id;
+  auto* node_list = node->add_subcommand("list", "each node: state, VMs, capacity, last heartbeat");
+  auto* node_drain = node->add_subcommand("drain", "take no new VM on this node; its VMs finish");
+  auto* node_undrain = node->add_subcommand("undrain", "take new VMs again");
+  auto* node_forget = node->add_subcommand("forget", "remove a dead node and its lost VMs");
+  for (auto* sub : {node_drain, node_undrain, node_forget}) sub->add_option("node", node_id)->required();
+
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -177,6 +234,10 @@ int main(int argc, char** argv) {
     if (set_role->parsed()) return vmshare::api::admin_set_role(config, login, role);
     if (set_quota->parsed()) return vmshare::api::admin_set_quota(config, login, quota_mb);
     if (unlock->parsed()) return vmshare::api::admin_unlock(config, login, address);
+    if (node_list->parsed()) return vmshare::cluster::admin_node_list(config, std::cout);
+    if (node_drain->parsed() || node_undrain->parsed())
+      return vmshare::cluster::admin_node_drain(config, node_id, node_drain->parsed());
+    if (node_forget->parsed()) return vmshare::cluster::admin_node_forget(config, node_id);
     return serve(config, argv[0]);
   } catch (const vmshare::ConfigError& e) {
     std::cerr << "vmshare: configuration error: " << e.what() << "\n";

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "auth/password_hasher.h"
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "store/session_store.h"
 #include "store/user_store.h"
@@ -33,6 +34,8 @@ struct AppContext {
   std::atomic<int> captcha_calls{0};
   // Stops the user's VM on logout; set once the VM manager exists.
   std::function<void(std::int64_t user_id)> on_logout;
+  // Several nodes (VMSHARE_NODE_ID set): where VMs run and the internal channel; null on one node.
+  std::unique_ptr<cluster::Cluster> cluster;
   // Console viewer caps (issue 15): one table for every console WebSocket, the owner's
   // /ws/<vmid> and share links' /share/ws alike (a link's viewers count against its owner).
   std::shared_ptr<vm::ViewerSlots> viewer_slots;  // made by make_app_context from the caps

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/share_link_rules.h"
+#include "cluster/errors.h"
 #include "core/errors.h"
 #include "http/multipart_reader.h"
 #include "obs/grafana_proxy.h"
@@ -136,6 +137,14 @@ const std::vector<Row>& table() {
         return answer(400, std::string("Malformed upload: ") + e.what());
       }),
 
+      // cluster: several nodes (their messages are written for users).
+      on<cluster::PlacementRefused>([](const cluster::PlacementRefused& e) {
+        return answer(503, e.what(), {{"Retry-After", "60"}});
+      }),
+      on<cluster::PeerUnavailable>([](const cluster::PeerUnavailable& e) {
+        return answer(503, e.what(), {{"Retry-After", "5"}});
+      }),
+      shown<cluster::VmLost>(410),
       // vm: lifecycle refusals (their messages are written for users).
       shown<vm::UnknownProfile>(400),
       on<vm::VmLimitReached>([](const vm::VmLimitReached& e) {

@@ -1,6 +1,7 @@
 // POST /snapshot, /run_snapshot, /remove_snapshot; GET /get_user_snapshots,
 // /snapshots/<name>/download.
 #include "api/auth_guard.h"
+#include "api/cluster_routing.h"
 #include "api/json_body.h"
 #include "api/launch_response.h"
 #include "api/routes.h"
@@ -19,6 +20,7 @@ using nlohmann::json;
 void register_snapshot_routes(http::Router& router, AppContext& app) {
   router.post("/snapshot", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;  // the VM's node writes it
     auto body = parse_body_object(request);
     auto os_type = optional_string(body, "os_type");
     auto vmid = optional_string(body, "vmid");
@@ -42,6 +44,10 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     auto name = require_string(body, "snapshot");
     auto record = app.snapshots->get(caller.id, name);
     if (auto running = app.vms->vm_of_user(caller.id)) return launch_response({*running, false}, "");
+    // The node holding the snapshot's file boots it.
+    const auto* profile = app.vms->catalog().find(record.os_type);
+    if (auto placed = place_launch(app, request, caller.id, profile ? profile->memory_mb : kDefaultVmMemoryMb, record.node))
+      return *placed;
     // Held until the launch returns: a /remove_snapshot meanwhile gets 409, one before it wins (404 here).
     auto claim = app.snapshots->claim_boot(caller.id, name);
     vm::LaunchSpec spec;
@@ -49,7 +55,7 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     spec.os_type = record.os_type;
     spec.base_image = app.snapshots->path_of(record);
     spec.source_snapshot = record.name;
-    return launch_response(app.vms->launch(spec), "VM started from snapshot");
+    return launch_here(app, spec, "VM started from snapshot");
   });
 
   router.get("/get_user_snapshots", [&app](http::Request& request) {
@@ -64,7 +70,10 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
   router.post("/remove_snapshot", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto body = parse_body_object(request);
-    auto removed = app.snapshots->remove(caller.id, require_string(body, "snapshot"));
+    const auto name = require_string(body, "snapshot");
+    if (app.cluster)
+      if (auto remote = forward_to_file_node(app, request, app.snapshots->get(caller.id, name).node)) return *remote;
+    auto removed = app.snapshots->remove(caller.id, name);
     return http::json_response(200, {{"status", "ok"},
                                      {"removed", true},
                                      {"snapshot", removed.record.name},
@@ -87,6 +96,7 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
   router.get("/snapshots/<name>/download", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     auto record = app.snapshots->get(caller.id, request.params.at(0));
+    if (auto remote = forward_to_file_node(app, request, record.node)) return *remote;  // streamed from its node
     const auto path = app.snapshots->path_of(record);
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw ApiError(404, "No such snapshot");

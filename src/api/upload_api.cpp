@@ -109,6 +109,7 @@ http::Response upload_iso(AppContext& app, http::Request& request) {
     throw;
   }
   spdlog::info("ISO uploaded by user {}: {} bytes", caller.id, size);
+  if (app.cluster) app.cluster->store().set_iso_node(caller.id, app.cluster->self());  // /run-iso boots it here
   return http::json_response(200, {{"message", "ISO uploaded"}, {"user_id", caller.id}, {"size", size}});
 }
 

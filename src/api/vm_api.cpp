@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
+#include "api/cluster_routing.h"
 #include "api/console_admission.h"
 #include "api/console_open.h"
 #include "api/json_body.h"
@@ -13,6 +14,7 @@
 #include "api/time_format.h"
 #include "core/errors.h"
 #include "vm/console_bridge.h"
+#include "vm/errors.h"
 #include "vm/iso_store.h"
 #include "vm/vm_manager.h"
 
@@ -53,15 +55,23 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     auto body = parse_body_object(request);
     auto os_type = require_string(body, "os_type");
     if (os_type == vm::kCustomProfileName) throw ApiError(400, "Use /run-iso to boot an uploaded ISO");
-    return launch_response(app.vms->launch({caller.id, os_type, "", "", ""}), "VM started");
+    const auto* profile = app.vms->catalog().find(os_type);
+    if (!profile) throw vm::UnknownProfile("Unknown os_type '" + os_type + "'");
+    if (auto placed = place_launch(app, request, caller.id, profile->memory_mb, std::nullopt)) return *placed;
+    return launch_here(app, {caller.id, os_type, "", "", ""}, "VM started");
   });
 
   router.post("/run-iso", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     if (auto running = app.vms->vm_of_user(caller.id)) return launch_response({*running, false}, "");
+    if (app.cluster && request.cluster_peer.empty()) {  // the ISO's node boots it
+      auto node = app.cluster->store().iso_node(caller.id);
+      if (!node) throw ApiError(404, "No ISO uploaded; upload one first");
+      if (auto placed = place_launch(app, request, caller.id, kDefaultVmMemoryMb, node)) return *placed;
+    }
     if (!app.isos->has_iso(caller.id)) throw ApiError(404, "No ISO uploaded; upload one first");
-    return launch_response(app.vms->launch({caller.id, vm::kCustomProfileName, "", app.isos->path_for(caller.id), ""}),
-                           "VM started from your ISO");
+    return launch_here(app, {caller.id, vm::kCustomProfileName, "", app.isos->path_for(caller.id), ""},
+                       "VM started from your ISO");
   });
 
   router.get("/sessions/active", [&app](http::Request& request) {
@@ -90,6 +100,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
 
   router.get("/vm/status", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     auto v = callers_vm(app, caller);
     return http::json_response(200, {{"vmid", v.vmid}, {"os_type", v.os_type}, {"status", v.status},
                                      {"started_at", iso8601(v.started_at)},
@@ -99,6 +110,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
 
   router.post("/vm/stop", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     auto v = callers_vm(app, caller);
     app.vms->stop(v.vmid);
     return http::json_response(200, {{"message", "VM stopped"}, {"vmid", v.vmid}});
@@ -106,6 +118,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
 
   router.post("/vm/reset", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     auto v = callers_vm(app, caller);
     app.vms->reset(v.vmid);
     return http::json_response(200, {{"message", "VM reset"}, {"vmid", v.vmid}});
@@ -113,6 +126,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
 
   router.get("/vm/screenshot", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     auto v = callers_vm(app, caller);
     http::Response r;
     r.content_type = "image/png";
@@ -125,6 +139,7 @@ void register_vm_routes(http::Router& router, AppContext& app) {
   // the console toolbar shows the caller's own newest viewer ("mine").
   router.get("/vm/console_stats", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     std::string vmid = request.query_value("vmid");
     if (vmid.empty()) {
       vmid = callers_vm(app, caller).vmid;
@@ -153,6 +168,8 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     require_same_origin(app, request);
     const std::string vmid = request.params.at(0);
     auto v = app.vms->find(vmid);
+    if (!v)
+      if (auto relayed = forward_console(app, request, vmid, caller.id, caller.is_admin())) return std::move(*relayed);
     if (!v) throw ApiError(404, "No such VM");
     if (v->user_id != caller.id && !caller.is_admin()) throw ApiError(403, "This console belongs to another user");
     auto admission = admit_console_viewer(*viewer_slots, vmid, caller.id);  // 429 before the upgrade

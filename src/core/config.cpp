@@ -193,6 +193,23 @@ const std::map<std::string, Setter>& setters() {
          static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
          if (!levels.count(v)) throw ConfigError("LOG_LEVEL: must be one of trace, debug, info, warn, error, critical, off");
          c.log_level = v; }},
+      // cluster (several nodes): checked together in check_cluster
+      {"VMSHARE_NODE_ID", [](Config& c, const std::string& v) {
+         const bool ok = !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char ch) {
+           return std::isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.'; });
+         if (!ok) throw ConfigError("VMSHARE_NODE_ID: 1 to 64 letters, digits, '-', '_' or '.'");
+         c.cluster.node_id = v; }},
+      {"VMSHARE_INTERNAL_URL", [](Config& c, const std::string& v) { require_url("VMSHARE_INTERNAL_URL", v, {"http://"}); c.cluster.internal_url = v; }},
+      {"VMSHARE_INTERNAL_LISTEN", [](Config& c, const std::string& v) { c.cluster.internal_listen = v; }},
+      {"VMSHARE_CLUSTER_KEY", [](Config& c, const std::string& v) { c.cluster.key = v; }},
+      {"VMSHARE_CLUSTER_KEY_FILE", [](Config& c, const std::string& v) {
+         std::ifstream in(v);
+         if (!in) throw ConfigError("VMSHARE_CLUSTER_KEY_FILE: cannot read " + v);
+         std::getline(in, c.cluster.key);
+         c.cluster.key = trim(c.cluster.key); }},
+      {"VMSHARE_HEARTBEAT_S", [](Config& c, const std::string& v) { c.cluster.heartbeat_s = parse_number<int>("VMSHARE_HEARTBEAT_S", v, 1, 600); }},
+      {"VMSHARE_NODE_DEAD_S", [](Config& c, const std::string& v) { c.cluster.node_dead_s = parse_number<int>("VMSHARE_NODE_DEAD_S", v, 2, 86400); }},
+      {"VMSHARE_NODE_MEMORY_MB", [](Config& c, const std::string& v) { c.cluster.memory_mb = parse_number<int>("VMSHARE_NODE_MEMORY_MB", v, 0, 1 << 30); }},
   };
   return table;
 }
@@ -205,6 +222,19 @@ void check_upload_slots(const Config& config) {
     throw ConfigError(fmt::format("UPLOADS_PER_USER: {} would let one account take all {} upload slots "
                                   "(half of VMSHARE_WORKER_THREADS); use at most {}",
                                   config.uploads_per_user, node_slots, node_slots - 1));
+}
+
+// Cluster mode needs every piece, or none: a node half in a cluster would break "one VM per user".
+void check_cluster(const Config& config) {
+  const auto& c = config.cluster;
+  const bool any = !c.node_id.empty() || !c.internal_url.empty() || !c.key.empty() || !c.internal_listen.empty();
+  if (!any) return;
+  if (c.node_id.empty()) throw ConfigError("VMSHARE_NODE_ID: needed for cluster mode (VMSHARE_INTERNAL_URL or the cluster key is set)");
+  if (c.internal_url.empty()) throw ConfigError("VMSHARE_INTERNAL_URL: needed in cluster mode (http://address:port the other nodes reach)");
+  if (c.key.size() < 32) throw ConfigError("VMSHARE_CLUSTER_KEY: needed in cluster mode, at least 32 characters (or VMSHARE_CLUSTER_KEY_FILE)");
+  if (config.database_url.empty()) throw ConfigError("DATABASE_URL: cluster mode needs PostgreSQL (the nodes share it)");
+  if (config.redis_url.empty()) throw ConfigError("REDIS_URL: cluster mode needs Redis (the nodes share sessions)");
+  if (c.node_dead_s < 2 * c.heartbeat_s) throw ConfigError("VMSHARE_NODE_DEAD_S: must be at least twice VMSHARE_HEARTBEAT_S");
 }
 
 }  // namespace
@@ -232,6 +262,7 @@ Config parse_config(const std::map<std::string, std::string>& file_values,
   if (config.io_threads == 0)
     config.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   check_upload_slots(config);
+  check_cluster(config);
   return config;
 }
 

@@ -117,6 +117,18 @@ struct Config {
   std::vector<DiskThreshold> disk_free_thresholds_gib;
 
   std::string log_level = "info";
+
+  // cluster (src/cluster): several nodes as one service; off unless VMSHARE_NODE_ID is set
+  struct Cluster {
+    std::string node_id;        // this node's name in the shared tables
+    std::string internal_url;   // how the other nodes reach this one: http://host:port
+    std::string internal_listen;  // host:port of the internal listener; empty: from internal_url
+    std::string key;            // shared by the nodes (VMSHARE_CLUSTER_KEY or VMSHARE_CLUSTER_KEY_FILE)
+    int heartbeat_s = 3;
+    int node_dead_s = 15;       // a node silent this long has its VMs marked lost
+    int memory_mb = 0;          // memory for VMs on this node; 0: the host's MemTotal
+    bool enabled() const { return !node_id.empty(); }
+  } cluster;
 };
 
 // Builds a Config from key/value pairs (the same keys in the environment and the file).

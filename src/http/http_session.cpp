@@ -96,6 +96,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     request_.query = std::move(decoded->query);
     if (header.has_content_length()) request_.content_length = header_parser_->content_length().value_or(0);
 
+    if (state_->options.admit)
+      if (auto refusal = state_->options.admit(request_)) return reject(refusal->first, refusal->second);
     match_ = state_->router.match(request_.method, request_.path);
     const Route* route = match_.route;
     if (route) {

@@ -34,6 +34,8 @@ struct Request {
   std::string peer_address;         // the TCP peer itself (nginx, when it is in front)
   std::vector<std::string> params;  // values of <...> segments in the route pattern
   std::string route;                // the matched route template, for logs and metrics
+  // Set by the internal listener's gate (cluster mode): the node that signed this request.
+  std::string cluster_peer;
 
   // Streaming routes only: reads up to n body bytes, 0 at the end of the body; throws on
   // a timeout or a broken connection (BodyReadError) or a body over the route's limit (BodyTooLarge).

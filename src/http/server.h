@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,11 @@ struct ServerOptions {
   // Turns what any handler or WebSocket decision throws into its response; empty:
   // default_error_response.
   ErrorMapper map_error;
+  // Optional gate run on the I/O thread once a request's head is read, before any route: a
+  // refusal (status, detail) closes the connection; it may also annotate the request
+  // (cluster/internal_gate.h: the internal listener's signature check, the public one's refusal
+  // of the internal channel's headers).
+  std::function<std::optional<std::pair<int, std::string>>(Request&)> admit;
 };
 
 // One finished request, for the access log and metrics.

@@ -97,7 +97,39 @@ ALTER TABLE snapshots ADD COLUMN booting INTEGER NOT NULL DEFAULT 0 CHECK (booti
 ALTER TABLE snapshots ADD COLUMN removing BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX snapshots_by_node ON snapshots (node);
 )sql",
-      // 5: share links to a VM's console (issue 15). Only the token's SHA-256 is kept; a link is
+      // 5: several nodes as one service (src/cluster): the nodes, and where each VM runs. The
+      // partial unique index makes "one running VM per user" hold across every node, even for
+      // launches that reach two nodes at once; a lost VM (its node died) no longer counts.
+      R"sql(
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  internal_url TEXT NOT NULL,
+  max_vms INTEGER NOT NULL CHECK (max_vms >= 0),
+  memory_mb BIGINT NOT NULL CHECK (memory_mb >= 0),
+  heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  draining BOOLEAN NOT NULL DEFAULT false,
+  dead BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE vms (
+  vmid TEXT PRIMARY KEY,
+  user_id BIGINT NOT NULL,
+  node TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'lost')),
+  os_type TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  memory_mb BIGINT NOT NULL DEFAULT 0,
+  started_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX vms_one_running_per_user ON vms (user_id) WHERE state = 'running';
+CREATE INDEX vms_by_node ON vms (node, state);
+CREATE TABLE node_isos (
+  user_id BIGINT PRIMARY KEY,
+  node TEXT NOT NULL
+);
+)sql",
+      // 6: share links to a VM's console (issue 15). Only the token's SHA-256 is kept; a link is
       // live while revoked_at = 0 and expires_at is ahead; a VM's end revokes its links.
       R"sql(
 CREATE TABLE share_links (

@@ -101,6 +101,8 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
 
   LaunchRequest request{spec.user_id, spec.os_type, spec.base_image, spec.source_snapshot, spec.iso_path};
   const LaunchPlan plan = plan_launch(request, env, catalog_);
+  // Cluster: the one-VM-per-user claim across nodes, before anything exists to roll back.
+  if (placement_.claim) placement_.claim(plan.record, plan.memory_mb);
   auto vm = std::make_shared<Instance>();
   vm->record = plan.record;
   try {

@@ -213,6 +213,13 @@ void VmManager::cleanup(const std::shared_ptr<Instance>& vm) {
     if (!tail.empty()) spdlog::warn("vm {}: QEMU's last output:\n{}", vm->record.vmid, tail);
   }
   publish(vm);  // no longer in vms_: removes its session
+  if (placement_.release) {
+    try {
+      placement_.release(vm->record);
+    } catch (const std::exception& e) {  // the node's reconcile drops the row later
+      spdlog::warn("vm {}: cluster release failed: {}", vm->record.vmid, e.what());
+    }
+  }
   std::error_code ec;
   fs::remove_all(vm->record.run_dir, ec);
   cgroups_.remove(vm->record.vmid);

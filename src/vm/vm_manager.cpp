@@ -112,7 +112,8 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
   // AF_UNIX paths hold 107 bytes: <vms>/<16-char vmid>/qmp.sock.
   if (vms_dir_.size() + 1 + 16 + std::string("/qmp.sock").size() > 107)
     throw std::runtime_error("VMSHARE_DATA_DIR: path too long for the VMs' monitor sockets (keep it under 70 characters)");
-  node_ = load_or_create_node_id(config_.data_dir);
+  // In a cluster the operator names the node (VMSHARE_NODE_ID); the shared tables use that name.
+  node_ = config_.cluster.enabled() ? config_.cluster.node_id : load_or_create_node_id(config_.data_dir);
   qemu_binary_ = resolve_in_path(config_.qemu);
 
   confined_ = confinement_active(parse_confine_mode(config_.confine), ::geteuid() == 0);

@@ -117,6 +117,15 @@ class VmManager {
   // Daemon shutdown: stop watching, close consoles and monitors, leave the VMs running.
   void detach_all();
 
+  // Several nodes (src/cluster): each VM is claimed in the shared table in the launch's prepare
+  // phase (before anything is made; `claim` throws to refuse, e.g. the user runs a VM on another
+  // node) and released once it is gone. Unset: one node. Set before the first launch.
+  struct PlacementHooks {
+    std::function<void(const VmRecord& record, int memory_mb)> claim;
+    std::function<void(const VmRecord& record)> release;
+  };
+  void set_placement_hooks(PlacementHooks hooks) { placement_ = std::move(hooks); }
+
   // Called (on a worker thread) after a VM has ended and been cleaned up, e.g. to revoke its
   // share links. Add listeners before the first launch; they must not throw.
   void on_vm_ended(std::function<void(const std::string& vmid)> listener) { end_listeners_.push_back(std::move(listener)); }
@@ -174,6 +183,7 @@ class VmManager {
   std::shared_ptr<std::mutex> user_lock(std::int64_t user_id);
 
   Config config_;
+  PlacementHooks placement_;
   Catalog catalog_;
   store::SessionStore& sessions_;
   boost::asio::io_context monitor_io_;

@@ -59,7 +59,8 @@ function requireEnv(name) {
 }
 
 // A fresh PostgreSQL schema per server, so runs and servers never see each other's users.
-async function productionStorage() {
+// Exported for clusters: their nodes share one (pass it to startServer as `sharedStore`).
+export async function productionStorage() {
   const dbUrl = requireEnv('VMSHARE_TEST_DATABASE_URL');
   const redisUrl = requireEnv('VMSHARE_TEST_REDIS_URL');
   const schema = `e2e_${randomSuffix(6)}`;
@@ -88,12 +89,15 @@ export function vmUidBaseFor(dataDir) {
 }
 
 // The environment a server (or an admin command sharing its storage) runs with.
-export async function prepareEnv({ storage = STORAGE, env = {}, dataDir } = {}) {
+// sharedStore: storage from productionStorage() that several servers use (a cluster's nodes); its
+// owner cleans it up, not each server. host: the loopback address to listen on.
+export async function prepareEnv({ storage = STORAGE, env = {}, dataDir, sharedStore, host = '127.0.0.1' } = {}) {
   dataDir ??= mkdtempSync(path.join(os.tmpdir(), 'vmshare-e2e-'));
-  const store = storage === 'production' ? await productionStorage() : { env: {}, cleanup: async () => {} };
+  const store = sharedStore ? { env: sharedStore.env, cleanup: async () => {} }
+    : storage === 'production' ? await productionStorage() : { env: {}, cleanup: async () => {} };
   const merged = {
     ...baseEnv(),
-    VMSHARE_HOST: '127.0.0.1',
+    VMSHARE_HOST: host,
     VMSHARE_DATA_DIR: dataDir,
     COOKIE_SECURE: 'false',
     BCRYPT_COST: '4',  // fast tests; the benchmark uses the default cost
@@ -145,8 +149,10 @@ export async function startServer(opts = {}) {
   let exitInfo = null;
   exited.then((info) => { exitInfo = info; });
 
+  const host = opts.host ?? '127.0.0.1';
   const server = {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
+    host,
     port,
     dataDir,
     env,
@@ -202,7 +208,7 @@ export function api(server, method, urlPath, { json, form, body, token, cookie, 
   if (cookie) h.Cookie = cookie;
   if (payload !== undefined) h['Content-Length'] = Buffer.byteLength(payload);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: server.port, method, path: urlPath, headers: h, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request({ host: server.host ?? '127.0.0.1', port: server.port, method, path: urlPath, headers: h, agent: false, timeout: timeoutMs }, (res) => {
       const parts = [];
       res.on('data', (d) => parts.push(d));
       res.on('error', reject);

@@ -1,0 +1,191 @@
+#include "cluster/forwarder.h"
+
+#include <ctime>
+#include <limits>
+#include <set>
+#include <stdexcept>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cluster/errors.h"
+#include "cluster/request_signing.h"
+#include "http/response_stream.h"
+#include "http/websocket_client.h"
+#include "http/websocket_relay.h"
+
+namespace vmshare::cluster {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+
+namespace {
+// A launch waits for QEMU's monitor (30 s) and a stop for the guest (VMSHARE_STOP_TIMEOUT_S).
+constexpr std::chrono::seconds kForwardTimeout{180};
+constexpr std::chrono::seconds kConnectTimeout{5};
+constexpr std::size_t kChunk = 64 * 1024;
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool is_ours(const std::string& lower_name) { return lower_name.rfind(kHeaderPrefix, 0) == 0; }
+
+http::Response unreachable(const std::string& why) {
+  spdlog::warn("cluster: forwarding failed: {}", why);
+  throw PeerUnavailable("The node running your VM is not answering; please try again shortly");
+}
+
+// The owner's answer, streamed to the client while it is read.
+http::Response relay_response(beast::tcp_stream& stream, beast::flat_buffer& buffer, const http::Request& request) {
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  // Boost 1.74 compares a length with an empty optional as "over the limit": no boost::none here.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  bhttp::read_header(stream, buffer, parser);
+  const auto& head = parser.get();
+  http::Response r;
+  r.status = static_cast<int>(head.result_int());
+  r.content_type = std::string(head[bhttp::field::content_type]);
+  for (const auto& field : head)
+    if (passes_back(std::string(field.name_string()))) r.header(std::string(field.name_string()), std::string(field.value()));
+  std::string body;
+  char chunk[kChunk];
+  auto* out = request.response_stream;
+  const bool streaming = out && !parser.is_done();
+  if (streaming) out->begin(r, parser.content_length() ? std::optional<std::uint64_t>(*parser.content_length()) : std::nullopt);
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof chunk;
+    beast::error_code ec;
+    bhttp::read(stream, buffer, parser, ec);
+    if (ec && ec != bhttp::error::need_buffer) throw beast::system_error(ec);
+    const std::size_t n = sizeof chunk - parser.get().body().size;
+    if (streaming) {
+      if (n && !out->write(std::string_view(chunk, n))) throw std::runtime_error("client stopped reading");
+    } else {
+      body.append(chunk, n);
+    }
+  }
+  if (streaming) {
+    out->end();
+    return r;
+  }
+  r.body = std::move(body);
+  return r;
+}
+}  // namespace
+
+PeerAddress parse_internal_url(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) throw std::invalid_argument("not an http:// URL");
+  auto rest = url.substr(scheme.size());
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
+  if (rest.empty()) throw std::invalid_argument("no host");
+  PeerAddress p;
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos || rest.back() == ']') {
+    p.host = rest;
+    p.port = "80";
+  } else {
+    p.host = rest.substr(0, colon);
+    p.port = rest.substr(colon + 1);
+  }
+  if (p.host.size() > 2 && p.host.front() == '[' && p.host.back() == ']') p.host = p.host.substr(1, p.host.size() - 2);
+  if (p.host.empty() || p.port.empty()) throw std::invalid_argument("no host or port");
+  return p;
+}
+
+HeaderList forwarded_request_headers(const http::HeaderMap& headers) {
+  static const std::set<std::string> hop{"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
+                                         "content-length", "proxy-authorization", "proxy-connection", "trailer",
+                                         "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"};
+  HeaderList out;
+  for (const auto& [name, value] : headers) {
+    const auto l = lower(name);
+    if (!hop.count(l) && !is_ours(l)) out.emplace_back(name, value);
+  }
+  return out;
+}
+
+bool passes_back(const std::string& name) {
+  static const std::set<std::string> dropped{"connection", "keep-alive", "transfer-encoding", "content-length",
+                                             "content-type", "server", "date", "x-content-type-options",
+                                             "referrer-policy"};
+  const auto l = lower(name);
+  return !dropped.count(l) && !is_ours(l);
+}
+
+HeaderList Forwarder::signed_headers(const std::string& method, const std::string& target) const {
+  SignedFields f{method, target, static_cast<std::int64_t>(std::time(nullptr)), new_nonce(), self_};
+  return {{kHeaderNode, f.sender},
+          {kHeaderTime, std::to_string(f.timestamp)},
+          {kHeaderNonce, f.nonce},
+          {kHeaderSignature, sign_request(key_, f)}};
+}
+
+http::Response Forwarder::forward(const PeerAddress& peer, const http::Request& request, const HeaderList& extra) const {
+  try {
+    net::io_context io;
+    beast::tcp_stream stream(io);
+    net::ip::tcp::resolver resolver(io);
+    stream.expires_after(kConnectTimeout);
+    stream.connect(resolver.resolve(peer.host, peer.port));
+    bhttp::request<bhttp::string_body> out{bhttp::string_to_verb(request.method), request.target, 11};
+    for (const auto& [name, value] : forwarded_request_headers(request.headers)) out.set(name, value);
+    for (const auto& [name, value] : signed_headers(request.method, request.target)) out.set(name, value);
+    for (const auto& [name, value] : extra) out.set(name, value);
+    out.set(bhttp::field::connection, "close");
+    out.body() = request.body;
+    out.prepare_payload();
+    stream.expires_after(kForwardTimeout);
+    bhttp::write(stream, out);
+    beast::flat_buffer buffer;
+    return relay_response(stream, buffer, request);
+  } catch (const PeerUnavailable&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (request.response_stream && request.response_stream->begun()) throw;  // cut short: the client sees it
+    return unreachable(e.what());
+  }
+}
+
+http::WebSocketDecision Forwarder::forward_websocket(const PeerAddress& peer, const http::Request& request) const {
+  http::WebSocketTarget target{peer.host, peer.port, peer.host + ":" + peer.port, request.target};
+  http::WebSocketClientOptions options;
+  for (const auto& [name, value] : forwarded_request_headers(request.headers))
+    if (lower(name) != "host") options.headers.emplace_back(name, value);
+  // The owner checks Origin against Host: it sees the Host the browser used.
+  if (const auto* host = request.header("Host")) options.headers.emplace_back("X-Vmshare-Forwarded-Host", *host);
+  for (auto& h : signed_headers("GET", request.target)) options.headers.push_back(std::move(h));
+  options.timeout = kConnectTimeout;
+  auto upstream = std::make_shared<std::shared_ptr<http::WebSocketStream>>();
+  http::WebSocketDecision decision;
+  decision.before_accept = [target, options, upstream](net::any_io_executor strand, http::WebSocketDecision::Ready ready) {
+    http::async_connect_websocket(strand, target, options,
+                                  [upstream, ready](beast::error_code ec, std::shared_ptr<http::WebSocketStream> ws,
+                                                    http::WebSocketHandshake handshake) {
+                                    if (!ec) {
+                                      *upstream = std::move(ws);
+                                      return ready(std::nullopt, std::move(handshake.subprotocol));
+                                    }
+                                    if (handshake.status >= 400 && handshake.status < 500)
+                                      return ready(http::error_response(handshake.status, "The console was refused"), {});
+                                    spdlog::warn("cluster: cannot open a peer's console: {}", ec.message());
+                                    ready(http::error_response(503, "The node running your VM is not answering"), {});
+                                  });
+  };
+  decision.on_open = [upstream](http::WebSocketStream&& browser) {
+    if (!*upstream) return;
+    http::WebSocketRelay::start(std::move(browser), std::move(**upstream), {"the VM's node", {}});
+    upstream->reset();
+  };
+  return decision;
+}
+
+}  // namespace vmshare::cluster
