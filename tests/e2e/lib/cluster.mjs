@@ -14,7 +14,8 @@ const run = promisify(execFile);
 export const NGINX = process.env.VMSHARE_E2E_NGINX || '/usr/sbin/nginx';
 export const CLUSTER_KEY = `cluster-key-${randomSuffix(16)}`;
 
-export async function startCluster({ hosts = ['127.0.0.2', '127.0.0.3', '127.0.0.4'], env = {}, real = false } = {}) {
+// perNode: extra environment for node i (e.g. its VMSHARE_NODE_MEMORY_MB).
+export async function startCluster({ hosts = ['127.0.0.2', '127.0.0.3', '127.0.0.4'], env = {}, perNode = [], real = false } = {}) {
   const store = await productionStorage();
   const images = real ? undefined : await fakeCatalog();
   const secret = `secret-${randomSuffix(16)}`;
@@ -35,6 +36,7 @@ export async function startCluster({ hosts = ['127.0.0.2', '127.0.0.3', '127.0.0
         VMSHARE_NODE_DEAD_S: '4',
         ...(images ? { VMSHARE_IMAGES: images } : {}),
         ...env,
+        ...(perNode[i] ?? {}),
         ...extra,
       };
       const opts = { host, sharedStore: store, env: nodeEnv, ...(prev ? { dataDir: prev.dataDir, port: prev.port } : {}) };
