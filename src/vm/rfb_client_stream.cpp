@@ -178,7 +178,7 @@ void RfbClientStream::skip_body(const std::uint8_t* data, std::size_t k) {
   }
   if (body_left_ == 0) {
     in_encodings_ = false;
-    ext_pointer_ = enc_seen_ext_;
+    ext_pointer_ = server_extended_mouse_ && enc_seen_ext_;
   }
 }
 

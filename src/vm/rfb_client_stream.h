@@ -8,8 +8,11 @@
 //   type (1 byte: 1 None, or 2 VNC authentication and its 16-byte response; vmshare's
 //   add_client'ed connections use skipauth, so QEMU offers only None); ClientInit (1 byte).
 // - messages: SetPixelFormat 0, SetEncodings 2, FramebufferUpdateRequest 3, KeyEvent 4,
-//   PointerEvent 5 (7 bytes in noVNC's extended form, once the client advertised the
-//   ExtendedMouseButtons pseudo-encoding -316 and sets the marker bit 0x80), ClientCutText 6
+//   PointerEvent 5 (6 bytes; 7 in noVNC's extended form, which noVNC sends only once the server
+//   confirmed the ExtendedMouseButtons pseudo-encoding -316: the parser cannot see the server,
+//   so it takes the 7-byte form only when constructed with server_extended_mouse and the client
+//   advertised -316 and set the marker bit 0x80. QEMU 7.2, vmshare's, never confirms it, and
+//   noVNC then sends its Back button as bit 7 of a 6-byte event), ClientCutText 6
 //   (extended clipboard: negative length), EnableContinuousUpdates 150, Fence 248, xvp 250,
 //   SetDesktopSize 251, gii 253, QEMU 255 with sub-types 0 (extended key event) and 1 (audio:
 //   enable, disable, set format).
@@ -63,6 +66,9 @@ class RfbClientStream {
   };
   enum class Status { ok, malformed };
 
+  // `server_extended_mouse`: the VNC server confirms ExtendedMouseButtons (not QEMU 7.2).
+  explicit RfbClientStream(bool server_extended_mouse = false) : server_extended_mouse_(server_extended_mouse) {}
+
   // Parses the next `n` bytes (stream offsets offset() .. offset() + n). Appends to `out` each
   // message whose fixed header completes within them, in stream order; its body (encodings,
   // cut text ...) may still be to come. After `malformed`, every call returns malformed.
@@ -84,6 +90,7 @@ class RfbClientStream {
   void skip_body(const std::uint8_t* data, std::size_t k);
   Status fail(std::string why);
 
+  bool server_extended_mouse_ = false;
   Phase phase_ = Phase::version;
   bool v33_ = false;           // protocol 3.3: no security type from the client
   bool ext_pointer_ = false;   // the last SetEncodings advertised ExtendedMouseButtons (-316)
@@ -105,6 +112,7 @@ class RfbClientStream {
 // skipped; a dropped message never leaves a byte behind. Pure, bounded.
 class RfbViewOnlyFilter {
  public:
+  explicit RfbViewOnlyFilter(bool server_extended_mouse = false) : stream_(server_extended_mouse) {}
   // Appends to `out` the bytes of `data` (and any held before) that may reach the VM.
   RfbClientStream::Status filter(const std::uint8_t* data, std::size_t n, std::string& out);
   std::uint64_t dropped() const { return dropped_; }  // input messages not forwarded
