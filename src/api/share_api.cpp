@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
+#include "api/cluster_routing.h"
 #include "api/console_admission.h"
 #include "api/console_open.h"
 #include "api/json_body.h"
@@ -84,10 +85,13 @@ struct OpenedLink {
   std::optional<Caller> visitor;
 };
 
-// The live link `token` names, or LinkRefused saying why not.
-OpenedLink open_link(AppContext& app, const http::Request& request, const std::string& token) {
+std::optional<store::ShareLink> find_link(AppContext& app, const std::string& token) {
   if (!share::looks_like_token(token)) throw share::LinkRefused(share::Verdict::unknown);
-  auto link = app.users->find_share_link(share::token_hash(token));
+  return app.users->find_share_link(share::token_hash(token));
+}
+
+// The live link `token` names (already looked up: `link`), or LinkRefused saying why not.
+OpenedLink open_link(AppContext& app, const http::Request& request, std::optional<store::ShareLink> link) {
   OpenedLink out{link.value_or(store::ShareLink{}), visitor(app, request)};
   bool running = false;
   if (link) {
@@ -119,6 +123,7 @@ http::Response revoked_response(std::int64_t id) {
 void register_owner_routes(http::Router& router, AppContext& app) {
   router.post("/vm/share", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;  // the VM is on another node
     auto v = callers_vm(app, caller);
     const auto ask = share::parse_create_request(parse_body_object(request));
     const auto token = share::new_token();
@@ -140,6 +145,7 @@ void register_owner_routes(http::Router& router, AppContext& app) {
 
   router.get("/vm/shares", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;  // the VM is on another node
     auto v = callers_vm(app, caller);
     json out = json::array();
     for (const auto& l : app.users->live_share_links(v.vmid, now_s()))
@@ -149,6 +155,7 @@ void register_owner_routes(http::Router& router, AppContext& app) {
 
   router.post("/vm/share/revoke", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;  // the VM is on another node
     const auto id = share::parse_id(parse_body_object(request));
     if (!revoke(app, caller, id)) throw ApiError(404, "No live share link of yours has this id");
     return revoked_response(id);
@@ -156,6 +163,7 @@ void register_owner_routes(http::Router& router, AppContext& app) {
 
   router.add(http::Route{"DELETE", "/vm/shares/<id>", [&app](http::Request& request) {
                            auto caller = authenticate(app, request);
+                           if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
                            const auto id = share::parse_id(json{{"id", request.params.at(0)}});
                            if (!revoke(app, caller, id)) throw ApiError(404, "No live share link of yours has this id");
                            return revoked_response(id);
@@ -164,6 +172,7 @@ void register_owner_routes(http::Router& router, AppContext& app) {
 
   router.get("/vm/viewers", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;  // the VM is on another node
     auto v = callers_vm(app, caller);
     json out = json::array();
     for (const auto& viewer : vm::console_viewers().of_vm(v.vmid)) out.push_back(listed_viewer(app, viewer, caller.id));
@@ -172,6 +181,7 @@ void register_owner_routes(http::Router& router, AppContext& app) {
 
   router.post("/vm/viewers/end", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;  // the VM is on another node
     auto v = callers_vm(app, caller);
     const auto id = share::parse_id(parse_body_object(request));
     if (!vm::console_viewers().close(v.vmid, static_cast<std::uint64_t>(id), "ended by the VM's owner"))
@@ -185,8 +195,11 @@ void register_visitor_routes(http::Router& router, AppContext& app) {
   // What the page needs before it connects (and the clear reason when it may not).
   router.post("/share/info", [&app](http::Request& request) {
     auto body = parse_body_object(request);
-    const auto token = optional_string(body, "token").value_or("");
-    auto opened = open_link(app, request, token);
+    auto link = find_link(app, optional_string(body, "token").value_or(""));
+    // Several nodes: the node running the link's VM answers (links live in the shared database).
+    if (link && link->revoked_at == 0)
+      if (auto remote = forward_to_vm_owner(app, request, link->owner_id)) return *remote;
+    auto opened = open_link(app, request, std::move(link));
     return no_store(http::json_response(
         200, {{"mode", opened.link.mode},
               {"sign_in", opened.link.require_sign_in},
@@ -203,7 +216,11 @@ void register_visitor_routes(http::Router& router, AppContext& app) {
     // the visitor's cookie (or a token it learnt).
     require_same_origin(app, request);
     const auto* protocols = request.header("Sec-WebSocket-Protocol");
-    auto opened = open_link(app, request, share::token_from_protocols(protocols ? *protocols : ""));
+    auto found = find_link(app, share::token_from_protocols(protocols ? *protocols : ""));
+    // Several nodes: relayed to the node running the link's VM, which checks the link itself.
+    if (found && found->revoked_at == 0)
+      if (auto relayed = forward_console(app, request, found->vmid, found->owner_id, false)) return std::move(*relayed);
+    auto opened = open_link(app, request, std::move(found));
     const auto& link = opened.link;
     // The link's viewers take the VM's places and its owner's (a link cannot multiply them).
     auto admission = admit_console_viewer(*app.viewer_slots, link.vmid, link.owner_id);  // 429 before the upgrade
