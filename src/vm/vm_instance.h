@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "vm/exit_watcher.h"
+#include "vm/qemu_output.h"
 #include "vm/qmp_connection.h"
 #include "vm/vm_manager.h"
 #include "vm/vm_record.h"
@@ -25,6 +26,7 @@ struct VmManager::Instance {
   std::mutex op;              // one monitor operation (screenshot, backup, reset) at a time
   std::shared_ptr<QmpConnection> qmp;  // replaced when a lost monitor is reopened; guarded by mutex_
   std::unique_ptr<ExitWatcher> watcher;
+  std::shared_ptr<QemuOutput> output;  // QEMU's stdout/stderr into qemu.log, capped; none when adopted
   // Timers live on the manager's monitor thread only.
   std::unique_ptr<boost::asio::steady_timer> grace, expiry, stop_timer;
   std::map<std::uint64_t, std::function<void(const std::string&)>> viewers;  // guarded by mutex_
@@ -44,7 +46,7 @@ struct VmManager::Instance {
 
 // Files a launch opened for QEMU; each descriptor goes to QEMU at spawn and is closed here after.
 struct VmManager::HostFiles {
-  UniqueFd disk, base, iso, qmp_listener, log;
+  UniqueFd disk, base, iso, qmp_listener, log, output_read, output_write;
 };
 
 }  // namespace vmshare::vm

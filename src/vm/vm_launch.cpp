@@ -111,6 +111,7 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
     if (env.confine && !kill_all_of_uid(env.confine->uid)) throw LaunchFailed("Could not start the VM");
     auto files = prepare_host(plan);
     vm->watcher = std::make_unique<ExitWatcher>(io_, spawn_qemu(plan, files));
+    vm->output = QemuOutput::start(io_, std::move(files.output_read), std::move(files.log));
   } catch (const std::exception& e) {
     abandon_launch(vm, e.what());  // launching: nothing runs yet
     if (dynamic_cast<const LaunchFailed*>(&e)) throw;
@@ -167,6 +168,9 @@ VmManager::HostFiles VmManager::prepare_host(const LaunchPlan& plan) {
   files.disk = open_regular(plan.overlay_path, true);
   if (!plan.iso_path.empty()) files.iso = open_regular(plan.iso_path, false);
   files.log = create_exclusive(plan.log_path, O_APPEND);
+  auto output = QemuOutput::make_pipe();
+  files.output_read = std::move(output.read_end);
+  files.output_write = std::move(output.write_end);
   files.qmp_listener = listen_unix(plan.qmp_socket_path);
   return files;
 }
@@ -174,14 +178,15 @@ VmManager::HostFiles VmManager::prepare_host(const LaunchPlan& plan) {
 Process VmManager::spawn_qemu(const LaunchPlan& plan, HostFiles& files) {
   SpawnOptions options;
   options.argv = plan.argv;
-  options.output_fd = files.log.get();
+  options.output_fd = files.output_write.get();
   options.pass_fds = {{files.qmp_listener.get(), kQmpFd}, {files.disk.get(), kDiskFd}};
   if (files.base) options.pass_fds.push_back({files.base.get(), kBaseFd});
   if (files.iso) options.pass_fds.push_back({files.iso.get(), kIsoFd});
   auto process = Process::spawn(options);
   // QEMU holds the only listener from here on: when it dies, a pending monitor connection is
-  // refused at once instead of waiting out a timeout.
-  files = HostFiles{};
+  // refused at once instead of waiting out a timeout. The same for the output pipe's write end:
+  // its end of file tells the reader QEMU is gone. The log file and the read end stay with vmshare.
+  for (auto* fd : {&files.disk, &files.base, &files.iso, &files.qmp_listener, &files.output_write}) fd->reset();
   cgroups_.attach(plan.record.vmid, process.pid(), plan.limits);
   return process;
 }

@@ -208,10 +208,12 @@ void VmManager::cleanup(const std::shared_ptr<Instance>& vm) {
   }
   for (auto timer : {&Instance::grace, &Instance::expiry, &Instance::stop_timer}) cancel_timer(vm, timer);
   if (qmp) qmp->close();
+  if (vm->output) vm->output->drain_now();
   if (failed_launch) {  // why, in QEMU's words; the server log only (it may name server paths)
     const auto tail = tail_of_file(vm->record.run_dir + "/qemu.log", kLogTailBytes);
     if (!tail.empty()) spdlog::warn("vm {}: QEMU's last output:\n{}", vm->record.vmid, tail);
   }
+  if (vm->output) vm->output->close();
   publish(vm);  // no longer in vms_: removes its session
   if (placement_.release) {
     try {
