@@ -1,5 +1,6 @@
 #include "cluster/cluster.h"
 
+#include <ctime>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -92,13 +93,18 @@ void Cluster::tick() {
 }
 
 // This node against the table: what runs here without a running row of this node (given up as
-// lost, or released) is stopped. At start-up, rows of this node that nothing here runs any more
-// (not adopted after a restart) are dropped; later a row may belong to a launch in progress.
+// lost, or released) is stopped. Rows of this node that nothing here runs (not adopted after a
+// restart, or a release that failed) are dropped: at start-up all of them, later only those older
+// than any launch can take (a younger one may be a launch in progress).
 void Cluster::reconcile_running(bool at_start) {
   const auto local = vms_.list();  // before the rows: a VM listed here has claimed its row already
-  std::set<std::string> owned;
-  for (const auto& row : store_.vms_of_node(self_))
-    if (row.state == "running") owned.insert(row.vmid);
+  const auto oldest_launch = static_cast<std::int64_t>(std::time(nullptr)) - kLaunchMaxS;
+  std::set<std::string> owned, droppable;
+  for (const auto& row : store_.vms_of_node(self_)) {
+    if (row.state != "running") continue;
+    owned.insert(row.vmid);
+    if (at_start || row.started_at < oldest_launch) droppable.insert(row.vmid);
+  }
   std::set<std::string> here;
   for (const auto& v : local) {
     here.insert(v.vmid);
@@ -110,9 +116,8 @@ void Cluster::reconcile_running(bool at_start) {
       spdlog::warn("cluster: stopping VM {} failed: {}", v.vmid, e.what());
     }
   }
-  if (!at_start) return;
   std::vector<std::string> stale;
-  for (const auto& vmid : owned)
+  for (const auto& vmid : droppable)
     if (!here.count(vmid)) stale.push_back(vmid);
   if (!stale.empty()) spdlog::info("cluster: {} VM row(s) of this node no longer run; dropped", stale.size());
   store_.drop_rows(stale, self_);

@@ -47,6 +47,8 @@ class Cluster {
   std::string place(const PlacementRequest& request);
 
  private:
+  // Longer than any launch takes (monitor 30 s, rollback 15 s): a row this old is no launch.
+  static constexpr std::int64_t kLaunchMaxS = 120;
   void run();
   void tick();
   void reconcile_running(bool at_start);

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { CLUSTER_KEY, startCluster, startNginx } from './lib/cluster.mjs';
 import { fakeProcs } from './lib/fake_qemu.mjs';
+import { multipart } from './lib/multipart.mjs';
 import { RfbClient } from './lib/rfb_client.mjs';
 import { STORAGE, api, registerUser, runVmshare } from './lib/server.mjs';
 import { waitFor } from './lib/vm_helpers.mjs';
@@ -139,6 +140,23 @@ describe('cluster of three nodes behind nginx', { skip }, () => {
       assert.equal(Number(dl.headers['content-length']), dl.raw.length);
     }
     await api(front, 'POST', '/vm/stop', { token: user.token });
+  });
+
+  test('an ISO uploaded on one node boots there when /run-iso reaches another', async () => {
+    const user = await registerUser(front);
+    const holder = cluster.nodes[2];
+    const iso = Buffer.alloc(64 * 1024);
+    iso.write('CD001', 0x8001, 'latin1');
+    const { body, headers } = multipart('file', 'disk.iso', iso);
+    const up = await api(holder, 'POST', '/api/post', { token: user.token, body, headers });
+    assert.equal(up.status, 200, up.text);
+    const booted = await api(cluster.nodes[0], 'POST', '/run-iso', { token: user.token });
+    assert.equal(booted.status, 200, booted.text);
+    assert.equal(booted.body.vm.os_type, 'custom');
+    assert.equal(await nodeOf(booted.body.vm.vmid), holder.nodeId);
+    await api(front, 'POST', '/vm/stop', { token: user.token });
+    const none = await registerUser(front);
+    assert.equal((await api(cluster.nodes[1], 'POST', '/run-iso', { token: none.token })).status, 404);
   });
 
   test('a drained node takes no new VM; its running VMs go on', async () => {
