@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets everything up, then runs vmshare with the embedded defaults (SQLite, in-process sessions,
-# the built-in tiny guest) on http://127.0.0.1:8000.
+# Installs and builds what running needs (scripts/setup.sh: no test tools, no unit tests), then
+# runs vmshare with the embedded defaults (SQLite, in-process sessions, the built-in tiny guest)
+# on http://127.0.0.1:8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Sets everything up, starts a throwaway PostgreSQL and Redis on loopback, and runs every test:
+# Sets everything up for the tests too (scripts/setup.sh --test: the test tools, every target),
+# starts a throwaway PostgreSQL and Redis on loopback, and runs every test:
 # the unit tests (ctest), then the end-to-end tests against the real binary, once with the
 # embedded storage (SQLite + in-process) and once with PostgreSQL + Redis.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-scripts/setup.sh || exit 1
+scripts/setup.sh --test || exit 1
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
