@@ -105,15 +105,28 @@ build_web() {
   scripts/build-web.sh
 }
 
+# The tiny guest is built into a folder of its own with a catalog of its own, and its profile is
+# merged into the catalog the server reads (var/images/catalog.json, first in the list): so the
+# profiles an operator added there (`vmshare image add`, scripts/add-debian-installer.sh) stay,
+# and an unchanged tiny guest is not rebuilt because the catalog holds more than tiny.
 build_guest_image() {
   PHASE=image
-  scripts/build-tiny-image.sh "$ROOT/var/images"
-}
-
-# Test mode only: Debian's installer as an optional catalog profile (tests/e2e/debian_installer).
-add_debian_installer() {
-  PHASE=installer
-  scripts/add-debian-installer.sh
+  VMSHARE_CACHE_DIR=${VMSHARE_CACHE_DIR:-$ROOT/var/cache} scripts/build-tiny-image.sh "$ROOT/var/images/tiny"
+  flock var/images/catalog.json.lock node -e '
+    const fs = require("fs");
+    const [src, dst] = process.argv.slice(1);
+    const built = JSON.parse(fs.readFileSync(src, "utf8")).profiles;
+    let doc = { profiles: [] };
+    try { doc = JSON.parse(fs.readFileSync(dst, "utf8")); } catch (e) {
+      if (e.code !== "ENOENT") { console.error(`${dst}: ${e.message}; fix or remove it`); process.exit(1); }
+    }
+    const names = new Set(built.map((p) => p.name));
+    const text = JSON.stringify({ ...doc, profiles: [...built, ...doc.profiles.filter((p) => !names.has(p.name))] }, null, 2) + "\n";
+    if (fs.existsSync(dst) && fs.readFileSync(dst, "utf8") === text) process.exit(0);
+    fs.writeFileSync(`${dst}.tmp`, text, { mode: 0o644 });
+    fs.renameSync(`${dst}.tmp`, dst);
+    console.log(`merged ${[...names].join(", ")} into ${dst}`);
+  ' "$ROOT/var/images/tiny/catalog.json" "$ROOT/var/images/catalog.json"
 }
 
 phase apt install_apt_packages
@@ -121,4 +134,3 @@ phase npm install_npm_packages
 phase build build_server
 phase web build_web
 phase image build_guest_image
-if [ "$mode" = test ] && [ -x scripts/add-debian-installer.sh ]; then phase installer add_debian_installer; fi

@@ -15,6 +15,7 @@
 #include "api/bootstrap.h"
 #include "api/cluster_routing.h"
 #include "api/error_table.h"
+#include "api/image_admin.h"
 #include "api/observability.h"
 #include "api/routes.h"
 #include "api/user_admin.h"
@@ -23,6 +24,7 @@
 #include "core/config.h"
 #include "http/server.h"
 #include "vm/catalog.h"
+#include "vm/catalog_watcher.h"
 #include "vm/errors.h"
 #include "vm/vm_manager.h"
 
@@ -130,6 +132,9 @@ int serve(Config config, const char* argv0) {
   app->vms = std::make_unique<vm::VmManager>(config, load_catalog_or_empty(config), *app->sessions,
                                              server.workers().get_executor());
   app->vms->reconcile();
+  // `vmshare image add|remove` (or an editor) changes the catalog: picked up within a second.
+  auto catalog_watcher = std::make_unique<vm::CatalogWatcher>(
+      api::catalog_path(config), [vms = app->vms.get()](vm::Catalog next) { vms->replace_catalog(std::move(next)); });
   app->snapshots = std::make_unique<vm::SnapshotService>(
       config.data_dir, *app->users, *app->vms,
       vm::SnapshotStoreLimits{static_cast<std::int64_t>(config.snapshot_store_max_mb), config.snapshot_store_max_files,
@@ -171,6 +176,7 @@ int serve(Config config, const char* argv0) {
   server.workers().stop();
   server.workers().join();
   app->snapshots.reset();
+  catalog_watcher.reset();
   app->vms.reset();
   spdlog::info("vmshare stopped");
   spdlog::shutdown();
@@ -224,6 +230,25 @@ int main(int argc, char** argv) {
   auto* node_forget = node->add_subcommand("forget", "remove a dead node and its lost VMs");
   for (auto* sub : {node_drain, node_undrain, node_forget}) sub->add_option("node", node_id)->required();
 
+  // `vmshare image ...`: the catalog (api/image_admin.h).
+  auto* image = cli.add_subcommand("image", "manage the image catalog (the server picks up changes by itself)");
+  image->require_subcommand(1);
+  vmshare::vm::ImageAddRequest image_add;
+  std::string image_name;
+  auto* img_add = image->add_subcommand("add", "add a qcow2/raw disk, an ISO (installs onto a blank disk) or a kernel");
+  img_add->add_option("name", image_add.name, "profile name (users' os_type)")->required();
+  img_add->add_option("file", image_add.file, "disk image (qcow2, raw) or ISO; copied into the image store");
+  img_add->add_option("--title", image_add.title, "shown to users (default: the name)");
+  img_add->add_option("--memory", image_add.memory_mb, "MiB of guest memory (64-65536)")->capture_default_str();
+  img_add->add_option("--cpus", image_add.cpus, "virtual CPUs (1-64)")->capture_default_str();
+  img_add->add_option("--kind", image_add.kind, "kind of guest")->capture_default_str();
+  img_add->add_option("--kernel", image_add.kernel, "boot this kernel directly (copied into the store)");
+  img_add->add_option("--initrd", image_add.initrd, "its initrd (copied into the store)");
+  img_add->add_option("--append", image_add.append, "its command line");
+  auto* img_list = image->add_subcommand("list", "list the catalog and how many VMs use each image");
+  auto* img_remove = image->add_subcommand("remove", "remove an image no running VM uses, and its stored files");
+  img_remove->add_option("name", image_name)->required();
+
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -238,6 +263,10 @@ int main(int argc, char** argv) {
     if (node_drain->parsed() || node_undrain->parsed())
       return vmshare::cluster::admin_node_drain(config, node_id, node_drain->parsed());
     if (node_forget->parsed()) return vmshare::cluster::admin_node_forget(config, node_id);
+
+    if (img_add->parsed()) return vmshare::api::admin_image_add(config, image_add);
+    if (img_list->parsed()) return vmshare::api::admin_image_list(config);
+    if (img_remove->parsed()) return vmshare::api::admin_image_remove(config, image_name);
     return serve(config, argv[0]);
   } catch (const vmshare::ConfigError& e) {
     std::cerr << "vmshare: configuration error: " << e.what() << "\n";

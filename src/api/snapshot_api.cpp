@@ -45,7 +45,8 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     auto record = app.snapshots->get(caller.id, name);
     if (auto running = app.vms->vm_of_user(caller.id)) return launch_response({*running, false}, "");
     // The node holding the snapshot's file boots it.
-    const auto* profile = app.vms->catalog().find(record.os_type);
+    const auto catalog = app.vms->catalog();  // held: a reload may replace it meanwhile
+    const auto* profile = catalog->find(record.os_type);
     if (auto placed = place_launch(app, request, caller.id, profile ? profile->memory_mb : kDefaultVmMemoryMb, record.node))
       return *placed;
     // Held until the launch returns: a /remove_snapshot meanwhile gets 409, one before it wins (404 here).

@@ -44,7 +44,8 @@ int parse_limit(const std::string& text) {
 void register_vm_routes(http::Router& router, AppContext& app) {
   router.get("/images", [&app](http::Request&) {
     json out = json::array();
-    for (const auto& p : app.vms->catalog().profiles())
+    const auto catalog = app.vms->catalog();  // held: a reload may replace it meanwhile
+    for (const auto& p : catalog->profiles())
       out.push_back({{"name", p.name}, {"title", p.title}, {"memory_mb", p.memory_mb}, {"cpus", p.cpus},
                      {"kind", p.kind}, {"description", p.description}});
     return http::json_response(200, out);
@@ -55,7 +56,8 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     auto body = parse_body_object(request);
     auto os_type = require_string(body, "os_type");
     if (os_type == vm::kCustomProfileName) throw ApiError(400, "Use /run-iso to boot an uploaded ISO");
-    const auto* profile = app.vms->catalog().find(os_type);
+    const auto catalog = app.vms->catalog();  // held: a reload may replace it meanwhile
+    const auto* profile = catalog->find(os_type);
     if (!profile) throw vm::UnknownProfile("Unknown os_type '" + os_type + "'");
     if (auto placed = place_launch(app, request, caller.id, profile->memory_mb, std::nullopt)) return *placed;
     return launch_here(app, {caller.id, os_type, "", "", ""}, "VM started");

@@ -12,15 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > 32) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Field readers: `who` is how the profile is named in messages ("profile \"tiny\"" or
 // "profile #2" before the name is known).
 [[noreturn]] void fail(const std::string& who, const std::string& field, const std::string& what) {
@@ -56,21 +47,25 @@ Profile parse_profile(const json& p, std::size_t index) {
 
   Profile prof;
   prof.name = get_string(p, who, "name", true);
-  if (!valid_name(prof.name)) fail(who, "name", "must match [a-z0-9_-]{1,32}");
+  if (!valid_profile_name(prof.name)) fail(who, "name", "must match [a-z0-9][a-z0-9_-]{0,31}");
   who = fmt::format("profile \"{}\"", prof.name);
   if (prof.name == kCustomProfileName) fail(who, "name", "is reserved for ISO boots");
 
   prof.title = get_string(p, who, "title", false);
   if (prof.title.empty()) prof.title = prof.name;
-  prof.base_image = get_string(p, who, "base_image", true);
-  if (prof.base_image.empty()) fail(who, "base_image", "is required");
+  prof.base_image = get_string(p, who, "base_image", false);
+  prof.iso = get_string(p, who, "iso", false);
+  prof.kernel = get_string(p, who, "kernel", false);
+  // Without a base the VM gets a blank disk: only useful to an installer (a CD or a kernel).
+  if (prof.base_image.empty() && prof.iso.empty() && prof.kernel.empty())
+    fail(who, "base_image", "is required (or \"iso\" or \"kernel\" to install onto a blank disk)");
   check_absolute(who, "base_image", prof.base_image);
+  check_absolute(who, "iso", prof.iso);
   prof.memory_mb = get_int(p, who, "memory_mb", 64, 65536);
   prof.cpus = get_int(p, who, "cpus", 1, 64);
 
   auto kind = get_string(p, who, "kind", false);
   if (!kind.empty()) prof.kind = kind;
-  prof.kernel = get_string(p, who, "kernel", false);
   prof.initrd = get_string(p, who, "initrd", false);
   prof.append = get_string(p, who, "append", false);
   prof.description = get_string(p, who, "description", false);
@@ -79,10 +74,22 @@ Profile parse_profile(const json& p, std::size_t index) {
   // QEMU rejects -initrd/-append without -kernel; say so at start-up, not at first launch.
   if (prof.kernel.empty() && !prof.initrd.empty()) fail(who, "initrd", "needs \"kernel\"");
   if (prof.kernel.empty() && !prof.append.empty()) fail(who, "append", "needs \"kernel\"");
+  if (!prof.iso.empty() && !prof.kernel.empty()) fail(who, "iso", "and \"kernel\" exclude each other");
   return prof;
 }
 
 }  // namespace
+
+bool valid_profile_name(const std::string& s) {
+  if (s.empty() || s.size() > 32) return false;
+  // A leading '-' or '_' would read as an option on a command line or hide a file name.
+  if (s.front() == '-' || s.front() == '_') return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 const Profile* Catalog::find(const std::string& name) const {
   for (const auto& p : profiles_)

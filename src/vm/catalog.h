@@ -1,6 +1,7 @@
 #pragma once
 // The image catalog: which guests users may start (API.md, POST /run-script {os_type}).
-// Parsed and validated once at start-up; a bad entry stops the server with a CatalogError.
+// Parsed and validated at start-up (a bad entry stops the server with a CatalogError) and again
+// whenever the file changes (catalog_watcher.h: a bad file then keeps the previous catalog).
 #include <string>
 #include <vector>
 
@@ -12,7 +13,8 @@ namespace vmshare::vm {
 struct Profile {
   std::string name;         // [a-z0-9_-]{1,32}, unique; the API's os_type
   std::string title;        // human-readable; defaults to name
-  std::string base_image;   // absolute path of the qcow2 base; VMs boot from an overlay on it
+  std::string base_image;   // absolute path of the qcow2 base; VMs boot from an overlay on it.
+                            // Optional with iso or kernel: the VM then gets a blank disk to install onto
   int memory_mb = 0;        // 64..65536
   int cpus = 0;             // 1..64
   std::string kind = "linux";
@@ -20,7 +22,11 @@ struct Profile {
   std::string initrd;       // optional absolute path; needs kernel
   std::string append;       // optional kernel command line; needs kernel
   std::string description;  // optional
+  std::string iso;          // optional absolute path: an installer CD, attached read-only, booted first
 };
+
+// [a-z0-9][a-z0-9_-]{0,31}: a profile's name (the API's os_type; also part of file names).
+bool valid_profile_name(const std::string& name);
 
 // Profile name reserved for user ISO boots (POST /run-iso); a catalog may not define it.
 inline constexpr const char* kCustomProfileName = "custom";

@@ -21,7 +21,10 @@ LaunchPlan plan_launch(const LaunchRequest& req, const LaunchEnvironment& env, c
   p.log_path = env.vm_dir + "/qemu.log";
   p.iso_path = req.iso_path;
   if (from_snapshot) p.backing_path = req.snapshot_path;
-  else if (profile && !from_iso) p.backing_path = profile->base_image;
+  else if (profile && !from_iso) p.backing_path = profile->base_image;  // empty for an installer profile
+  // A catalog installer CD belongs to a fresh boot of its profile, like its kernel.
+  const bool profile_iso = profile && !from_snapshot && !from_iso && !profile->iso.empty();
+  if (profile_iso) p.iso_path = profile->iso;
   if (p.backing_path.empty()) p.blank_bytes = kIsoInstallDiskBytes;
 
   auto& r = p.record;
@@ -29,7 +32,7 @@ LaunchPlan plan_launch(const LaunchRequest& req, const LaunchEnvironment& env, c
   r.user_id = req.user_id;
   r.os_type = req.os_type;
   r.run_dir = env.vm_dir;
-  r.iso_path = req.iso_path;
+  r.iso_path = p.iso_path;
   r.base_image = p.backing_path;
   r.source_snapshot = req.snapshot_name;
   r.started_at = env.now;
@@ -43,7 +46,7 @@ LaunchPlan plan_launch(const LaunchRequest& req, const LaunchEnvironment& env, c
   q.memory_mb = p.memory_mb;
   q.cpus = p.cpus;
   q.has_base = !p.backing_path.empty();
-  q.has_iso = from_iso;
+  q.has_iso = !p.iso_path.empty();
   if (profile && !from_snapshot && !from_iso) {  // direct kernel boot belongs to the catalog image
     q.kernel = profile->kernel;
     q.initrd = profile->initrd;

@@ -30,7 +30,7 @@ constexpr std::size_t kLogTailBytes = 2048;
 }  // namespace
 
 LaunchResult VmManager::launch(const LaunchSpec& spec) {
-  if (spec.os_type != kCustomProfileName && !catalog_.find(spec.os_type) && spec.base_image.empty() &&
+  if (spec.os_type != kCustomProfileName && !catalog()->find(spec.os_type) && spec.base_image.empty() &&
       spec.iso_path.empty())
     throw UnknownProfile("Unknown os_type '" + spec.os_type + "'");
 
@@ -100,7 +100,7 @@ std::shared_ptr<VmManager::Instance> VmManager::start_instance(const LaunchSpec&
   } uid_release{this, env.confine};
 
   LaunchRequest request{spec.user_id, spec.os_type, spec.base_image, spec.source_snapshot, spec.iso_path};
-  const LaunchPlan plan = plan_launch(request, env, catalog_);
+  const LaunchPlan plan = plan_launch(request, env, *catalog());
   // Cluster: the one-VM-per-user claim across nodes, before anything exists to roll back.
   if (placement_.claim) placement_.claim(plan.record, plan.memory_mb);
   auto vm = std::make_shared<Instance>();
@@ -149,7 +149,8 @@ VmManager::HostFiles VmManager::prepare_host(const LaunchPlan& plan) {
   make_private_dir(plan.record.run_dir);
   const bool kernel_boot = plan.record.source_snapshot.empty() && plan.iso_path.empty();
   if (confined_ && kernel_boot) {  // a kernel and initrd are the only files QEMU opens by path
-    if (const auto* profile = catalog_.find(plan.record.os_type))
+    const auto catalog_now = catalog();
+    if (const auto* profile = catalog_now->find(plan.record.os_type))
       for (const auto* file : {&profile->kernel, &profile->initrd})
         if (!file->empty() && !readable_by_everyone(*file))
           throw LaunchFailed("This system's image is not readable by the VMs; please tell the operator");

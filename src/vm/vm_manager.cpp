@@ -18,6 +18,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "vm/confinement.h"
@@ -100,7 +101,7 @@ const char* exit_reason_name(ExitReason reason) {
 VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore& sessions,
                      net::any_io_executor blocking)
     : config_(config),
-      catalog_(std::move(catalog)),
+      catalog_(std::make_shared<const Catalog>(std::move(catalog))),
       sessions_(sessions),
       monitor_work_(net::make_work_guard(monitor_io_)),
       monitor_thread_([this] { monitor_io_.run(); }),
@@ -124,17 +125,16 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
     vm_groups_ = kvm_group();
     spdlog::info("vm: each QEMU runs as its own user (uids {}..{})", config_.vm_uid_base,
                  config_.vm_uid_base + static_cast<std::uint32_t>(std::max(config_.max_vms, 1)) - 1);
-    for (const auto& p : catalog_.profiles())
-      for (const auto* file : {&p.kernel, &p.initrd})  // disks go to QEMU as descriptors; kernels by path
-        if (!file->empty() && !readable_by_everyone(*file))
-          spdlog::warn("vm: profile {}: its kernel or initrd is not readable by the VMs' users; launches will "
-                       "fail until it and its folders are readable by others", p.name);
+    warn_unreadable_kernels(*catalog_);
   } else {
     spdlog::info("vm: QEMU runs as vmshare's own user (VMSHARE_CONFINE={}, {})", config_.confine,
                  ::geteuid() == 0 ? "running as root" : "not running as root");
   }
   choose_accelerator();
-  spdlog::info("vm: accelerator {}, {} profile(s), at most {} VMs", accel_, catalog_.profiles().size(), config_.max_vms);
+  // One line says what runs the guests and why (docs/operations.md, "KVM").
+  spdlog::log(accel_ == "tcg" && config_.accel != "tcg" ? spdlog::level::warn : spdlog::level::info,
+              "vm: accelerator {} ({}); {} profile(s), at most {} VMs", accel_, accel_why_,
+              catalog_->profiles().size(), config_.max_vms);
   if (!config_.cgroups) {
     spdlog::info("vm: per-VM cgroup limits off (VMSHARE_CGROUPS=off)");
   } else {
@@ -147,18 +147,37 @@ VmManager::VmManager(const Config& config, Catalog catalog, store::SessionStore&
   }
 }
 
+void VmManager::warn_unreadable_kernels(const Catalog& catalog) const {
+  for (const auto& p : catalog.profiles())
+    for (const auto* file : {&p.kernel, &p.initrd})  // disks go to QEMU as descriptors; kernels by path
+      if (!file->empty() && !readable_by_everyone(*file))
+        spdlog::warn("vm: profile {}: its kernel or initrd is not readable by the VMs' users; launches will "
+                     "fail until it and its folders are readable by others", p.name);
+}
+
+void VmManager::replace_catalog(Catalog next) {
+  if (confined_) warn_unreadable_kernels(next);
+  auto fresh = std::make_shared<const Catalog>(std::move(next));
+  std::lock_guard lock(catalog_mutex_);
+  catalog_ = std::move(fresh);
+}
+
 // What the VMs' QEMU can open decides, not what vmshare (root) can.
 void VmManager::choose_accelerator() {
   if (config_.accel == "tcg") {
     accel_ = "tcg";
+    accel_why_ = "VMSHARE_ACCEL=tcg";
     return;
   }
   std::vector<gid_t> groups(vm_groups_.begin(), vm_groups_.end());
   const auto verdict = probe_kvm_for(confined_, config_.vm_uid_base, groups);
   if (config_.accel == "kvm" && !verdict.usable)
     throw std::runtime_error("VMSHARE_ACCEL=kvm, but KVM is not usable by the VMs: " + verdict.why);
-  if (!verdict.usable) spdlog::warn("vm: KVM not usable ({}); using TCG (slower emulation)", verdict.why);
   accel_ = resolve_accel(config_.accel, verdict.usable);
+  const std::string who = confined_ ? "the VMs' users" : "vmshare's own user";
+  accel_why_ = verdict.usable ? fmt::format("VMSHARE_ACCEL={}: /dev/kvm is usable by {}", config_.accel, who)
+                              : fmt::format("VMSHARE_ACCEL={}: KVM not usable, slower emulation: {}", config_.accel,
+                                            verdict.why);
 }
 
 VmManager::~VmManager() {

@@ -79,7 +79,14 @@ class VmManager {
             boost::asio::any_io_executor blocking);
   ~VmManager();
 
-  const Catalog& catalog() const { return catalog_; }
+  // The catalog now; a launch keeps the one it started with. Hold the pointer while using it.
+  std::shared_ptr<const Catalog> catalog() const {
+    std::lock_guard lock(catalog_mutex_);
+    return catalog_;
+  }
+  // Hot reload (catalog_watcher.h): new launches use `next`; running VMs of a profile that is
+  // gone keep running (a VM needs its profile only to start).
+  void replace_catalog(Catalog next);
   // This node's id (kept in the data folder), as written into sessions and snapshot records.
   const std::string& node_id() const { return node_; }
 
@@ -181,10 +188,12 @@ class VmManager {
   void schedule_resync();
   void resync_sessions();
   std::shared_ptr<std::mutex> user_lock(std::int64_t user_id);
+  void warn_unreadable_kernels(const Catalog& catalog) const;
 
   Config config_;
   PlacementHooks placement_;
-  Catalog catalog_;
+  mutable std::mutex catalog_mutex_;
+  std::shared_ptr<const Catalog> catalog_;
   store::SessionStore& sessions_;
   boost::asio::io_context monitor_io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> monitor_work_;
@@ -192,6 +201,7 @@ class VmManager {
   boost::asio::any_io_executor io_;
   boost::asio::any_io_executor blocking_;
   std::string accel_;
+  std::string accel_why_;  // the start-up log line's reason for accel_
   std::string vms_dir_;
   std::string qemu_binary_;  // resolved to an absolute path at start-up (children get a fixed PATH)
   std::string node_;

@@ -17,12 +17,12 @@ const PAD = 20;  // text touching the image edge (the prompt starts at x=0) is o
 // Binarise (glyph pixels -> black on white), then upscale bilinearly: the smoothed edges read
 // better than blocky nearest-neighbour pixels (VGA's '/' and 'm' especially). Measured on the
 // tiny guest's screen: this reads `tiny:/mnt/disk#` where plain 2x/3x/4x scaling did not.
-function prepare({ width, height, rgba }) {
+// `isInk(r, g, b)` says which pixels are glyphs (default: bright ones, the VGA console's grey
+// on black); a guest with dark text on a bright screen (Debian's installer) passes its own.
+const brightInk = (r, g, b) => 0.299 * r + 0.587 * g + 0.114 * b > 60;
+function prepare({ width, height, rgba }, isInk = brightInk) {
   const ink = new Float32Array(width * height);
-  for (let i = 0; i < width * height; i++) {
-    const lum = 0.299 * rgba[i * 4] + 0.587 * rgba[i * 4 + 1] + 0.114 * rgba[i * 4 + 2];
-    ink[i] = lum > 60 ? 0 : 255;
-  }
+  for (let i = 0; i < width * height; i++) ink[i] = isInk(rgba[i * 4], rgba[i * 4 + 1], rgba[i * 4 + 2]) ? 0 : 255;
   const at = (x, y) => ink[Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))];
   const w = width * SCALE + 2 * PAD, h = height * SCALE + 2 * PAD;
   const out = Buffer.alloc(w * h * 4, 255);
@@ -44,11 +44,11 @@ function prepare({ width, height, rgba }) {
 export const PROMPT = /tiny:\s*\S?m\w{0,2}t\S?disk/;
 
 // The text tesseract sees on a screen PNG.
-export async function screenText(png) {
+export async function screenText(png, { ink } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmshare-ocr-'));
   try {
     const file = path.join(dir, 'screen.png');
-    writeFileSync(file, prepare(decodePng(png)));
+    writeFileSync(file, prepare(decodePng(png), ink));
     // psm 6: one uniform block of text, which a text console is.
     const { stdout } = await run('tesseract', [file, 'stdout', '--psm', '6'], { timeout: 60000 });
     return stdout;
@@ -59,14 +59,14 @@ export async function screenText(png) {
 
 // Polls fetchPng() (async, resolves a PNG Buffer) until the OCR text matches `pattern`.
 // Resolves {text, png, match}; rejects with the last text seen after timeoutMs.
-export async function waitForScreenText(fetchPng, pattern, timeoutMs, { intervalMs = 2000 } = {}) {
+export async function waitForScreenText(fetchPng, pattern, timeoutMs, { intervalMs = 2000, ink } = {}) {
   const deadline = Date.now() + timeoutMs;
   let text = '';
   let png;
   for (;;) {
     try {
       png = await fetchPng();
-      text = await screenText(png);
+      text = await screenText(png, { ink });
       const match = text.match(pattern);
       if (match) return { text, png, match };
     } catch (e) {

@@ -90,3 +90,32 @@ TEST(LaunchPlan, SnapshotOfARemovedProfileStillBootsUnknownOsTypeDoesNot) {
   EXPECT_EQ(p.backing_path, snap.snapshot_path);
   EXPECT_THROW(plan_launch({7, "gone", "", "", ""}, environment(false), catalog()), UnknownProfile);
 }
+
+// Installer profiles (`vmshare image add` of an ISO, or of a kernel alone): a blank disk to
+// install onto; the profile's CD read-only and booted first.
+TEST(LaunchPlan, InstallerProfilesBootOntoABlankDisk) {
+  Profile iso;
+  iso.name = "installer";
+  iso.iso = "/srv/images/installer-1.iso";
+  iso.memory_mb = 1024;
+  iso.cpus = 1;
+  Profile netboot;
+  netboot.name = "netboot";
+  netboot.kernel = "/srv/images/netboot-1.kernel";
+  netboot.initrd = "/srv/images/netboot-1.initrd";
+  netboot.memory_mb = 1024;
+  netboot.cpus = 1;
+  const Catalog c({iso, netboot});
+  const auto a = plan_launch({7, "installer", "", "", ""}, environment(true), c);
+  EXPECT_TRUE(a.backing_path.empty());
+  EXPECT_EQ(a.blank_bytes, kIsoInstallDiskBytes);
+  EXPECT_EQ(a.iso_path, "/srv/images/installer-1.iso");
+  EXPECT_EQ(a.record.iso_path, "/srv/images/installer-1.iso");
+  const std::string argv = describe(a);
+  EXPECT_NE(argv.find("order=d"), std::string::npos) << argv;
+  const auto b = plan_launch({7, "netboot", "", "", ""}, environment(true), c);
+  EXPECT_TRUE(b.backing_path.empty());
+  EXPECT_TRUE(b.iso_path.empty());
+  EXPECT_EQ(b.blank_bytes, kIsoInstallDiskBytes);
+  EXPECT_NE(describe(b).find("/srv/images/netboot-1.kernel"), std::string::npos);
+}
