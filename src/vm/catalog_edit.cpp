@@ -56,9 +56,9 @@ void validate_image_add(const ImageAddRequest& r) {
   if (r.kind.empty() || r.kind.size() > 32 || !valid_profile_name(r.kind))
     refuse(fmt::format("--kind \"{}\": use 1-32 of a-z, 0-9, '-', '_'", r.kind));
   if (r.title.size() > 200 || !printable_line(r.title)) refuse("--title: one line of at most 200 characters");
-  if (r.file.empty() && r.kernel.empty()) refuse("give a disk image or ISO file, or --kernel");
   if (r.kernel.empty() && !r.initrd.empty()) refuse("--initrd needs --kernel");
   if (r.kernel.empty() && !r.append.empty()) refuse("--append needs --kernel");
+  if (r.file.empty() && r.kernel.empty()) refuse("give a disk image or ISO file, or --kernel");
   if (r.append.size() > 2048 || !printable_line(r.append)) refuse("--append: one line of at most 2048 characters");
 }
 
