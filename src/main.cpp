@@ -144,6 +144,15 @@ int serve(Config config, const char* argv0) {
   } catch (const ServiceUnavailable& e) {
     spdlog::warn("snapshots not reconciled: the database is unavailable ({})", e.what());
   }
+  app->recordings = std::make_unique<vm::RecordingService>(
+      config.data_dir, *app->users, *app->vms,
+      vm::RecordingLimits{config.recording_max_mb, static_cast<std::uint32_t>(config.recording_max_s),
+                          std::chrono::seconds(config.recording_full_frame_s)});
+  try {
+    app->recordings->reconcile();
+  } catch (const ServiceUnavailable& e) {
+    spdlog::warn("recordings not reconciled: the database is unavailable ({})", e.what());
+  }
   if (config.cluster.enabled()) join_cluster(*app);
   app->on_logout = [app = app.get()](std::int64_t user_id) { api::end_vm_of_user(*app, user_id); };
   server.on_shutdown([vms = app->vms.get()] { vms->detach_all(); });
@@ -154,6 +163,7 @@ int serve(Config config, const char* argv0) {
   api::register_share_routes(router, *app);
   api::register_metrics_routes(router, *app);
   api::register_snapshot_routes(router, *app);
+  api::register_recording_routes(router, *app);
   api::register_site_config_routes(router, *app);
   api::register_page_routes(router, *app);
   if (app->cluster) api::register_cluster_routes(router, *app);
@@ -175,6 +185,7 @@ int serve(Config config, const char* argv0) {
   // wait for the running ones before the manager goes.
   server.workers().stop();
   server.workers().join();
+  app->recordings.reset();  // ends recordings in progress (settled) while the VMs' manager exists
   app->snapshots.reset();
   catalog_watcher.reset();
   app->vms.reset();

@@ -12,6 +12,7 @@
 #include "store/session_store.h"
 #include "store/user_store.h"
 #include "vm/iso_store.h"
+#include "vm/recording_service.h"
 #include "vm/snapshot_service.h"
 #include "vm/viewer_slots.h"
 #include "vm/vm_manager.h"
@@ -27,6 +28,7 @@ struct AppContext {
   std::shared_ptr<vm::IsoStore> isos;
   std::unique_ptr<vm::VmManager> vms;  // needs the server's executors: made in main
   std::unique_ptr<vm::SnapshotService> snapshots;
+  std::unique_ptr<vm::RecordingService> recordings;  // console recordings (issue 15)
   // A bcrypt hash of a random password: verified against when the login does not exist, so an
   // unknown login takes as long as a wrong password.
   std::string decoy_hash;

@@ -21,6 +21,7 @@
 #include "vm/errors.h"
 #include "vm/iso_store.h"
 #include "vm/qmp_connection.h"
+#include "vm/recording_service.h"
 #include "vm/snapshot_service.h"
 
 namespace vmshare::api {
@@ -153,6 +154,8 @@ const std::vector<Row>& table() {
       shown<vm::VmNotFound>(404),
       shown<vm::SnapshotNotFound>(404),
       shown<vm::SnapshotInUse>(409),
+      shown<vm::RecordingNotFound>(404),
+      shown<vm::RecordingInProgress>(409),
       shown<vm::VmBusy>(409),
       cap_refusal<vm::SnapshotStoreFull>(507, "snapshot_store"),
       cap_refusal<vm::SnapshotDiskFull>(507, "disk_free"),

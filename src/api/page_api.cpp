@@ -43,6 +43,7 @@ void register_page_routes(http::Router& router, AppContext& app) {
   router.get("/profile", page("profile.html"));
   router.get("/console/<vmid>", page("console.html"));
   router.get("/share", page("share.html"));  // a share link's console; the token stays in the fragment
+  router.get("/replay/<id>", page("replay.html"));  // a recording played back (issue 15)
   // nosniff and Referrer-Policy come from the server for every response.
   router.set_fallback([files](http::Request& request) { return files->serve(request.path); });
 }

@@ -14,5 +14,6 @@ void register_snapshot_routes(http::Router& router, AppContext& app);
 void register_upload_routes(http::Router& router, AppContext& app);
 // Share links, the viewer list, /share/ws (issue 15); needs app.vms.
 void register_share_routes(http::Router& router, AppContext& app);
+void register_recording_routes(http::Router& router, AppContext& app);  // + the replay WebSocket
 
 }  // namespace vmshare::api

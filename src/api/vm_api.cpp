@@ -60,7 +60,19 @@ void register_vm_routes(http::Router& router, AppContext& app) {
     const auto* profile = catalog->find(os_type);
     if (!profile) throw vm::UnknownProfile("Unknown os_type '" + os_type + "'");
     if (auto placed = place_launch(app, request, caller.id, profile->memory_mb, std::nullopt)) return *placed;
-    return launch_here(app, {caller.id, os_type, "", "", ""}, "VM started");
+    const bool was_running = app.vms->vm_of_user(caller.id).has_value();
+    auto response = launch_here(app, {caller.id, os_type, "", "", ""}, "VM started");
+    // A profile marked "record" records every launch's console (issue 15); a refusal (quota)
+    // leaves the VM running unrecorded and says so in the log.
+    if (profile->record && !was_running && app.recordings)
+      if (auto v = app.vms->vm_of_user(caller.id)) {
+        try {
+          app.recordings->start(caller.id, v->vmid);
+        } catch (const std::exception& e) {
+          spdlog::warn("VM {}: its profile asks for a recording, which did not start: {}", v->vmid, e.what());
+        }
+      }
+    return response;
   });
 
   router.post("/run-iso", [&app](http::Request& request) {

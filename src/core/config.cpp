@@ -156,6 +156,9 @@ const std::map<std::string, Setter>& setters() {
       {"SNAPSHOT_STORE_MAX_MB", [](Config& c, const std::string& v) { c.snapshot_store_max_mb = parse_number<std::uint64_t>("SNAPSHOT_STORE_MAX_MB", v, 1, 1ULL << 30); }},
       {"SNAPSHOT_STORE_MAX_FILES", [](Config& c, const std::string& v) { c.snapshot_store_max_files = parse_number<int>("SNAPSHOT_STORE_MAX_FILES", v, 1, 10000000); }},
       {"MIN_FREE_DISK_MB", [](Config& c, const std::string& v) { c.min_free_disk_mb = parse_number<std::uint64_t>("MIN_FREE_DISK_MB", v, 0, 1ULL << 30); }},
+      {"RECORDING_MAX_MB", [](Config& c, const std::string& v) { c.recording_max_mb = parse_number<int>("RECORDING_MAX_MB", v, 1, 1 << 20); }},
+      {"RECORDING_MAX_S", [](Config& c, const std::string& v) { c.recording_max_s = parse_number<int>("RECORDING_MAX_S", v, 1, 86400); }},
+      {"RECORDING_FULL_FRAME_S", [](Config& c, const std::string& v) { c.recording_full_frame_s = parse_number<int>("RECORDING_FULL_FRAME_S", v, 1, 3600); }},
       {"FEEDBACK_MAX_PER_USER", [](Config& c, const std::string& v) { c.feedback_max_per_user = parse_number<int>("FEEDBACK_MAX_PER_USER", v, 1, 10000); }},
       {"FEEDBACK_WINDOW_S", [](Config& c, const std::string& v) { c.feedback_window_s = parse_number<int>("FEEDBACK_WINDOW_S", v, 1, 86400 * 7); }},
       {"VMSHARE_CONFINE", [](Config& c, const std::string& v) {

@@ -88,6 +88,11 @@ struct Config {
   std::uint64_t snapshot_store_max_mb = 262144;  // this node's snapshots together (507 above)
   int snapshot_store_max_files = 5000;           // this node's snapshots (507 above)
   std::uint64_t min_free_disk_mb = 2048;  // an ISO or snapshot never leaves less free in the data folder (507)
+  // console recordings (vm/recording_service.h): caps per recording, and how often a full frame
+  // is asked for (the replay's seek points)
+  int recording_max_mb = 64;
+  int recording_max_s = 3600;
+  int recording_full_frame_s = 10;
   int feedback_max_per_user = 5;          // /feedback messages per user per window (429 above; session store)
   int feedback_window_s = 3600;
   // confinement (vm/confinement.h, vm/cgroups.h)

@@ -56,6 +56,22 @@ CREATE TABLE share_links (
 );
 CREATE INDEX share_links_by_vm ON share_links (vmid, revoked_at, expires_at);
 )sql",
+      // 6: console recordings (issue 15), charged to the owner's snapshot quota.
+      R"sql(
+CREATE TABLE recordings (
+  id TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  vmid TEXT NOT NULL,
+  os_type TEXT NOT NULL,
+  size_mb INTEGER NOT NULL CHECK (size_mb >= 0),
+  created_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL DEFAULT 0,
+  file TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'recording',
+  node TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX recordings_by_user ON recordings (user_id, created_at DESC);
+)sql",
   };
   return m;
 }
@@ -144,6 +160,22 @@ CREATE TABLE share_links (
   revoked_at BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX share_links_by_vm ON share_links (vmid, revoked_at, expires_at);
+)sql",
+      // 7: console recordings (issue 15), charged to the owner's snapshot quota.
+      R"sql(
+CREATE TABLE recordings (
+  id TEXT PRIMARY KEY,
+  user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  vmid TEXT NOT NULL,
+  os_type TEXT NOT NULL,
+  size_mb BIGINT NOT NULL CHECK (size_mb >= 0),
+  created_at BIGINT NOT NULL,
+  duration_ms BIGINT NOT NULL DEFAULT 0,
+  file TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'recording',
+  node TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX recordings_by_user ON recordings (user_id, created_at DESC);
 )sql",
   };
   return m;

@@ -32,6 +32,12 @@ class PgUserStore final : public UserStore {
   void cancel_snapshot_removal(const std::string& name) override;
   std::int64_t reset_snapshot_claims(const std::string& node) override;
   SnapshotUsage node_snapshot_usage(const std::string& node) override;
+  User reserve_recording(const RecordingRecord& pending) override;
+  User settle_recording(const std::string& id, std::int64_t real_size_mb, std::int64_t duration_ms) override;
+  std::optional<RecordingRecord> release_recording(const std::string& id) override;
+  std::optional<RecordingRecord> find_recording(std::int64_t user_id, const std::string& id) override;
+  std::vector<RecordingRecord> list_recordings(std::int64_t user_id) override;
+  std::vector<RecordingRecord> all_recordings() override;
   std::string backend_name() const override { return "postgresql"; }
   // Share links (pg_share_link_store.cpp)
   ShareLink create_share_link(const ShareLink& link, int max_live) override;

@@ -34,6 +34,21 @@ struct SnapshotRecord {
   std::string node;               // the vmshare node whose data folder holds the file
 };
 
+// One console recording (issue 15) and what it costs its owner, charged to the same quota as
+// snapshots. The file lives in the data folder of `node`; its name is the server's choice.
+struct RecordingRecord {
+  std::string id;  // rec-<16 hex>
+  std::int64_t user_id = 0;
+  std::string vmid;
+  std::string os_type;
+  std::int64_t size_mb = 0;       // charged: the reservation while recording, the file's size after
+  std::int64_t created_at = 0;    // unix seconds
+  std::int64_t duration_ms = 0;
+  std::string file;               // relative to the data folder
+  std::string state = "recording";  // recording | ready
+  std::string node;
+};
+
 // The charge does not fit in the owner's capacity; nothing was changed.
 struct QuotaExceeded : std::runtime_error {
   std::int64_t stored, capacity, requested;
@@ -132,6 +147,17 @@ class UserStore {
   // before snapshots had a node); returns how many records had one.
   virtual std::int64_t reset_snapshot_claims(const std::string& node) = 0;
   virtual SnapshotUsage node_snapshot_usage(const std::string& node) = 0;
+
+  // Recordings: the same reserve / settle / release pattern as snapshots, on their own table.
+  // reserve_recording throws QuotaExceeded (nothing changed); settle re-charges the real size,
+  // clamped to what was reserved (a recording never grows past its reservation) and marks it ready.
+  virtual User reserve_recording(const RecordingRecord& pending) = 0;
+  virtual User settle_recording(const std::string& id, std::int64_t real_size_mb, std::int64_t duration_ms) = 0;
+  virtual std::optional<RecordingRecord> release_recording(const std::string& id) = 0;
+  virtual std::optional<RecordingRecord> find_recording(std::int64_t user_id, const std::string& id) = 0;
+  virtual std::vector<RecordingRecord> list_recordings(std::int64_t user_id) = 0;  // newest first
+  virtual std::vector<RecordingRecord> all_recordings() = 0;
+
   virtual std::string backend_name() const = 0;  // "sqlite" | "postgresql"
 
   // ---- Share links: each call one transaction ----

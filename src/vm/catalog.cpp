@@ -69,6 +69,10 @@ Profile parse_profile(const json& p, std::size_t index) {
   prof.initrd = get_string(p, who, "initrd", false);
   prof.append = get_string(p, who, "append", false);
   prof.description = get_string(p, who, "description", false);
+  if (auto it = p.find("record"); it != p.end() && !it->is_null()) {
+    if (!it->is_boolean()) fail(who, "record", "must be true or false");
+    prof.record = it->get<bool>();
+  }
   check_absolute(who, "kernel", prof.kernel);
   check_absolute(who, "initrd", prof.initrd);
   // QEMU rejects -initrd/-append without -kernel; say so at start-up, not at first launch.

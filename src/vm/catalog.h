@@ -23,6 +23,7 @@ struct Profile {
   std::string append;       // optional kernel command line; needs kernel
   std::string description;  // optional
   std::string iso;          // optional absolute path: an installer CD, attached read-only, booted first
+  bool record = false;      // optional: every launch of this profile records its console (issue 15)
 };
 
 // [a-z0-9][a-z0-9_-]{0,31}: a profile's name (the API's os_type; also part of file names).

@@ -10,6 +10,8 @@ import WebSocket from 'ws';
 import { encodePng } from './png.mjs';
 
 const ENC_RAW = 0;
+const ENC_COPY_RECT = 1;
+const ENC_HEXTILE = 5;
 const ENC_DESKTOP_SIZE = -223;
 export const KEY = { Enter: 0xff0d, Tab: 0xff09, BackSpace: 0xff08, Escape: 0xff1b, Shift: 0xffe1 };
 // Characters typed with Shift held on a US keyboard: sent as Shift down, keysym, Shift up, as a
@@ -60,6 +62,7 @@ export class RfbClient extends EventEmitter {
     const client = new RfbClient(ws);
     await opened;
     try {
+      client.#novnc = !!opts.novncPixelFormat;
       await client.#handshake(opts.timeoutMs ?? 30000);
     } catch (e) {
       client.close();
@@ -73,6 +76,9 @@ export class RfbClient extends EventEmitter {
   #buffered = 0;
   #waiter = null;
   #closed = false;
+  // opts.novncPixelFormat: ask for (and decode) noVNC's own pixel format, R at shift 0, B at 16,
+  // as recordings are made in (a replay sends them as they are); otherwise R16 G8 B0.
+  #novnc = false;
 
   constructor(ws) {
     super();
@@ -157,7 +163,7 @@ export class RfbClient extends EventEmitter {
     pf[0] = 0;
     pf.set([32, 24, 0, 1], 4);
     pf.writeUInt16BE(255, 8); pf.writeUInt16BE(255, 10); pf.writeUInt16BE(255, 12);
-    pf.set([16, 8, 0], 14);
+    pf.set(this.#novnc ? [0, 8, 16] : [16, 8, 0], 14);
     this.#send(pf);
     const encodings = [ENC_RAW, ENC_DESKTOP_SIZE];
     const se = Buffer.alloc(4 + 4 * encodings.length);
@@ -202,20 +208,61 @@ export class RfbClient extends EventEmitter {
       const x = h.readUInt16BE(0), y = h.readUInt16BE(2), w = h.readUInt16BE(4), hh = h.readUInt16BE(6);
       const enc = h.readInt32BE(8);
       if (enc === ENC_DESKTOP_SIZE) { this.#resize(w, hh); rects.push({ x, y, w, h: hh, enc }); continue; }
-      if (enc !== ENC_RAW) throw new Error(`server used encoding ${enc}, which was not requested`);
-      const px = await this.#read(w * hh * 4);
-      for (let row = 0; row < hh; row++) {
-        if (y + row >= this.height) break;
-        for (let col = 0; col < w && x + col < this.width; col++) {
-          const s = (row * w + col) * 4, d = ((y + row) * this.width + x + col) * 4;
-          this.fb[d] = px[s + 2]; this.fb[d + 1] = px[s + 1]; this.fb[d + 2] = px[s];  // BGRX -> RGBA
-        }
-      }
+      if (enc === ENC_HEXTILE) await this.#hextile(x, y, w, hh);
+      else if (enc === ENC_COPY_RECT) {
+        const src = await this.#read(4);
+        this.#copyRect(src.readUInt16BE(0), src.readUInt16BE(2), x, y, w, hh);
+      } else if (enc === ENC_RAW) this.#paint(x, y, w, hh, await this.#read(w * hh * 4));
+      else throw new Error(`server used encoding ${enc}, which was not requested`);
       rects.push({ x, y, w, h: hh, enc });
     }
     this.updates++;
     this.emit('update', rects);
     this.requestUpdate(true);  // keep the picture current, as noVNC does
+  }
+
+  // Pixels (4 bytes each, the negotiated format) into the RGBA framebuffer.
+  #paint(x, y, w, hh, px) {
+    const [r, b] = this.#novnc ? [0, 2] : [2, 0];
+    for (let row = 0; row < hh; row++) {
+      if (y + row >= this.height) break;
+      for (let col = 0; col < w && x + col < this.width; col++) {
+        const s = (row * w + col) * 4, d = ((y + row) * this.width + x + col) * 4;
+        this.fb[d] = px[s + r]; this.fb[d + 1] = px[s + 1]; this.fb[d + 2] = px[s + b];
+      }
+    }
+  }
+
+  #copyRect(sx, sy, x, y, w, hh) {
+    const copy = Buffer.from(this.fb);
+    for (let row = 0; row < hh; row++) {
+      const s = ((sy + row) * this.width + sx) * 4, d = ((y + row) * this.width + x) * 4;
+      copy.copy(this.fb, d, s, s + w * 4);
+    }
+  }
+
+  // Hextile (RFC 6143 7.7.4): 16x16 tiles with a background, a foreground and subrectangles.
+  async #hextile(x, y, w, hh) {
+    let bg = Buffer.alloc(4), fg = Buffer.alloc(4);
+    for (let ty = 0; ty < hh; ty += 16) {
+      const th = Math.min(16, hh - ty);
+      for (let tx = 0; tx < w; tx += 16) {
+        const tw = Math.min(16, w - tx);
+        const sub = (await this.#read(1))[0];
+        if (sub & 1) { this.#paint(x + tx, y + ty, tw, th, await this.#read(tw * th * 4)); continue; }
+        if (sub & 2) bg = Buffer.from(await this.#read(4));
+        if (sub & 4) fg = Buffer.from(await this.#read(4));
+        this.#paint(x + tx, y + ty, tw, th, Buffer.concat(Array(tw * th).fill(bg)));
+        if (!(sub & 8)) continue;
+        const n = (await this.#read(1))[0];
+        for (let i = 0; i < n; i++) {
+          const colour = sub & 16 ? Buffer.from(await this.#read(4)) : fg;
+          const r = await this.#read(2);
+          const sx = r[0] >> 4, sy = r[0] & 15, sw = (r[1] >> 4) + 1, sh = (r[1] & 15) + 1;
+          this.#paint(x + tx + sx, y + ty + sy, sw, sh, Buffer.concat(Array(sw * sh).fill(colour)));
+        }
+      }
+    }
   }
 
   requestUpdate(incremental = true) {
