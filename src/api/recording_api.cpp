@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth_guard.h"
+#include "api/cluster_routing.h"
 #include "api/json_body.h"
 #include "api/routes.h"
 #include "api/time_format.h"
@@ -61,6 +62,8 @@ json status_json(AppContext& app, const std::string& vmid) {
 http::Response download(AppContext& app, http::Request& request) {
   auto caller = authenticate(app, request);
   auto record = app.recordings->get(caller.id, request.params.at(0));
+  if (app.cluster && record.node != app.vms->node_id())
+    if (auto remote = forward_to_file_node(app, request, record.node)) return *remote;
   const auto path = app.recordings->path_of(record);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw ApiError(404, "No such recording");
@@ -111,6 +114,8 @@ http::WebSocketDecision open_replay(AppContext& app, http::Request& request) {
 void register_recording_routes(http::Router& router, AppContext& app) {
   router.post("/vm/recording", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    // Several nodes: the recorder runs where the VM does.
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     auto body = parse_body_object(request);
     auto on = body.find("on");
     if (on == body.end() || !on->is_boolean()) throw ApiError(422, "on must be true or false");
@@ -133,6 +138,7 @@ void register_recording_routes(http::Router& router, AppContext& app) {
 
   router.get("/vm/recording", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     auto vm = app.vms->vm_of_user(caller.id);
     if (!vm) throw ApiError(404, "You have no running VM");
     return http::json_response(200, status_json(app, vm->vmid));
@@ -149,6 +155,11 @@ void register_recording_routes(http::Router& router, AppContext& app) {
 
   router.add(http::Route{"DELETE", "/recordings/<id>", [&app](http::Request& request) {
                            auto caller = authenticate(app, request);
+                           if (app.cluster) {
+                             auto record = app.recordings->get(caller.id, request.params.at(0));
+                             if (record.node != app.vms->node_id())
+                               if (auto remote = forward_to_file_node(app, request, record.node)) return *remote;
+                           }
                            auto removed = app.recordings->remove(caller.id, request.params.at(0));
                            auto user = app.users->find_by_id(caller.id);
                            return http::json_response(200, {{"status", "ok"},
