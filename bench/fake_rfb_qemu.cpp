@@ -243,6 +243,7 @@ void serve_qmp(int fd) {
   std::string pending;
   std::deque<int> received;  // SCM_RIGHTS descriptors, taken by getfd / add-fd in order
   std::vector<std::string> jobs;  // backup jobs not yet dismissed
+  std::set<std::string> devices;  // hot-plugged devices (device_add ids)
   char buf[4096];
   for (;;) {
     iovec iov{buf, sizeof(buf)};
@@ -329,6 +330,14 @@ void serve_qmp(int fd) {
                                      {"current-progress", 1}, {"total-progress", 1}});
       } else if (name == "job-dismiss") {
         std::erase(jobs, cmd["arguments"].value("id", ""));
+      } else if (name == "device_add" || name == "device_del") {
+        // USB sticks (vm/usb_drop_monitor.cpp): plugged devices are listed by qom-list.
+        const std::string id = cmd["arguments"].value("id", "");
+        if (name == "device_add") devices.insert(id);
+        else if (!devices.erase(id)) reply = {{"error", {{"class", "DeviceNotFound"}, {"desc", "Device '" + id + "' not found"}}}};
+      } else if (name == "qom-list") {
+        reply["return"] = json::array({{{"name", "type"}, {"type", "string"}}});
+        for (const auto& id : devices) reply["return"].push_back({{"name", id}, {"type", "child<usb-storage>"}});
       } else if (name == "system_reset" || name == "blockdev-add" || name == "blockdev-del" || name == "job-cancel") {
         // accepted, nothing to do
       } else if (name == "quit" || name == "system_powerdown") {

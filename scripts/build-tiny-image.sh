@@ -15,7 +15,7 @@
 # linux-image-6.1.*-amd64 with apt-cache, fetched with `apt-get download` into a cache
 # directory and unpacked with `dpkg-deb -x` — never installed on the host). A busybox
 # initramfs (busybox-static, cpio, gzip) carries the few modules needed (virtio-blk,
-# IDE cdrom, vfat, usb-tablet; dependencies resolved from the modules' own
+# IDE cdrom, vfat, usb-tablet, usb-storage; dependencies resolved from the modules' own
 # .modinfo "depends=" since the .deb ships no modules.dep). The disk is an MBR
 # (syslinux mbr.bin) with one active FAT16 partition at 1 MiB made with mtools'
 # mformat, holding /boot/{vmlinuz,initrd.gz,syslinux/syslinux.cfg}, with SYSLINUX
@@ -26,7 +26,11 @@
 # partition read-write with -o sync at /mnt/disk (so every write reaches the virtual
 # disk at once: a snapshot of a running disk holds a file right after it was written),
 # prints a banner and runs a login shell with job control on tty1 (VGA console), in
-# /mnt/disk, respawned on `exit`. `poweroff` (or ACPI power button, QMP
+# /mnt/disk, respawned on `exit`. A USB stick plugged in while it runs (vmshare's
+# "drop files into the VM": a FAT image hot-plugged as usb-storage) is mounted by busybox
+# mdev -d (a daemon on the kernel's uevents: Debian's kernel has no hotplug helper) at
+# /mnt/usb, -o sync so what the guest writes is on the image at once, and unmounted when it
+# is pulled out. `poweroff` (or ACPI power button, QMP
 # system_powerdown) syncs, unmounts and powers the machine off, so QEMU exits.
 #
 # Idempotent: does nothing when both outputs exist, are newer than this script and the
@@ -76,11 +80,12 @@ wanted_modules=(
     ata_piix ata_generic sd_mod sr_mod cdrom isofs         # IDE cdrom (user ISOs)
     vfat fat nls_cp437 nls_iso8859_1 nls_ascii nls_utf8    # the FAT disk
     xhci_pci xhci_hcd usbhid hid_generic                   # -device qemu-xhci + usb-tablet
+    usb_storage                                            # files dropped on the console (a USB stick)
     evdev button                                           # ACPI power button -> acpid
 )
 
 catalog_json() {
-    printf '{"profiles":[{"name":"tiny","title":"Tiny Linux","base_image":"%s","memory_mb":256,"cpus":1,"kind":"linux","description":"BusyBox shell on a Debian kernel; /mnt/disk persists"}]}\n' "$image"
+    printf '{"profiles":[{"name":"tiny","title":"Tiny Linux","base_image":"%s","memory_mb":256,"cpus":1,"kind":"linux","description":"BusyBox shell on a Debian kernel; /mnt/disk persists; dropped files appear in /mnt/usb"}]}\n' "$image"
 }
 
 up_to_date() {
@@ -215,7 +220,7 @@ for m in "${wanted_modules[@]}"; do add_module "$m"; done
 
 # ---------------------------------------------------------------- initramfs
 rd="$work/initramfs"
-mkdir -p "$rd"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,tmp,run,root,mnt/disk,var/log,lib/modules/"$kv"}
+mkdir -p "$rd"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,tmp,run,root,mnt/disk,mnt/usb,var/log,lib/modules/"$kv"}
 chmod 1777 "$rd/tmp"
 cp "$busybox_bin" "$rd/bin/busybox"
 while IFS= read -r applet; do
@@ -260,6 +265,7 @@ cat > "$rd/etc/banner" <<'EOF'
    vmshare tiny linux -- your files in /mnt/disk persist
   ================================================================
    BusyBox shell on a Debian kernel. Type 'poweroff' to shut down.
+   Files dropped on the console page appear in /mnt/usb.
 
 EOF
 
@@ -272,7 +278,6 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 dmesg -n 1
-echo /sbin/mdev > /proc/sys/kernel/hotplug 2>/dev/null
 while read -r m; do
     insmod /lib/modules/$kv/\$m.ko 2>/dev/null
 done < /etc/modules
@@ -298,6 +303,8 @@ else
     echo "vmshare: WARNING: FAT disk not found; /mnt/disk is NOT persistent" > /dev/tty1
 fi
 acpid -c /etc/acpi -l /dev/null 2>/dev/null
+# USB sticks plugged in later are mounted at /mnt/usb (/etc/mdev.conf, /etc/usb-hotplug).
+mdev -d 2>/dev/null
 EOF
 
 cat > "$rd/etc/rc.shutdown" <<'EOF'
@@ -307,6 +314,38 @@ sync
 cd /
 umount /mnt/disk 2>/dev/null || mount -o remount,ro /mnt/disk 2>/dev/null
 sync
+EOF
+
+# mdev -d (started by rc.sysinit) hears the kernel's uevents: a USB stick's disk (sda, FAT with
+# no partition table, as vmshare makes it) or its first partition (a stick someone
+# partitioned) is mounted at /mnt/usb; pulling the stick out unmounts it.
+cat > "$rd/etc/mdev.conf" <<'EOF'
+sd[a-z][0-9]* 0:0 660 */etc/usb-hotplug
+sd[a-z] 0:0 660 */etc/usb-hotplug
+EOF
+
+cat > "$rd/etc/usb-hotplug" <<'EOF'
+#!/bin/sh
+# $MDEV (sda, sda1...) and $ACTION (add, remove) come from mdev.
+case "$ACTION" in
+add)
+    grep -q ' /mnt/usb ' /proc/mounts && exit 0
+    # A whole disk whose partition shows up separately: mount that one instead.
+    case "$MDEV" in sd[a-z]) [ -e "/sys/block/$MDEV/${MDEV}1" ] && exit 0 ;; esac
+    opts=rw,sync,dirsync,noatime,flush,utf8
+    # A partition that is not FAT after all (the kernel may read one out of a FAT boot
+    # sector): the whole disk then.
+    for dev in "$MDEV" "${MDEV%%[0-9]*}"; do
+        mount -t vfat -o "$opts" "/dev/$dev" /mnt/usb 2>/dev/null && { echo "$MDEV" > /run/usb-dev; break; }
+    done
+    ;;
+remove)
+    [ "$(cat /run/usb-dev 2>/dev/null)" = "$MDEV" ] || exit 0
+    umount -l /mnt/usb 2>/dev/null
+    rm -f /run/usb-dev
+    ;;
+esac
+exit 0
 EOF
 
 cat > "$rd/etc/acpi/PWRF/00000080" <<'EOF'
@@ -333,7 +372,7 @@ cat > "$rd/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 EOF
 echo 'root:x:0:' > "$rd/etc/group"
-chmod 755 "$rd/init" "$rd/etc/rc.sysinit" "$rd/etc/rc.shutdown" "$rd/etc/acpi/PWRF/00000080"
+chmod 755 "$rd/init" "$rd/etc/rc.sysinit" "$rd/etc/rc.shutdown" "$rd/etc/acpi/PWRF/00000080" "$rd/etc/usb-hotplug"
 
 (cd "$rd" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet) \
     | gzip -9n > "$work/initrd.gz"

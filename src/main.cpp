@@ -154,11 +154,17 @@ int serve(Config config, const char* argv0) {
     spdlog::warn("recordings not reconciled: the database is unavailable ({})", e.what());
   }
   if (config.cluster.enabled()) join_cluster(*app);
+  // Files dropped into VMs on USB sticks (vm/usb_drop_service.h); a stick goes with its VM.
+  app->drops = std::make_unique<vm::UsbDropService>(config.data_dir, *app->users, *app->vms,
+                                                    vm::DropLimits{config.drop_max_mb << 20});
+  app->drops->reconcile();
+  app->vms->on_vm_ended([drops = app->drops.get()](const std::string& vmid) { drops->vm_ended(vmid); });
   app->on_logout = [app = app.get()](std::int64_t user_id) { api::end_vm_of_user(*app, user_id); };
   server.on_shutdown([vms = app->vms.get()] { vms->detach_all(); });
 
   api::register_auth_routes(router, *app);
   api::register_upload_routes(router, *app);
+  api::register_drop_routes(router, *app);
   api::register_vm_routes(router, *app);
   api::register_share_routes(router, *app);
   api::register_metrics_routes(router, *app);

@@ -15,6 +15,7 @@
 #include "vm/recording_service.h"
 #include "vm/snapshot_service.h"
 #include "vm/viewer_slots.h"
+#include "vm/usb_drop_service.h"
 #include "vm/vm_manager.h"
 
 namespace vmshare::api {
@@ -29,6 +30,7 @@ struct AppContext {
   std::unique_ptr<vm::VmManager> vms;  // needs the server's executors: made in main
   std::unique_ptr<vm::SnapshotService> snapshots;
   std::unique_ptr<vm::RecordingService> recordings;  // console recordings (issue 15)
+  std::unique_ptr<vm::UsbDropService> drops;  // files dropped into VMs on USB sticks
   // A bcrypt hash of a random password: verified against when the login does not exist, so an
   // unknown login takes as long as a wrong password.
   std::string decoy_hash;

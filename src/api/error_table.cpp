@@ -23,6 +23,7 @@
 #include "vm/qmp_connection.h"
 #include "vm/recording_service.h"
 #include "vm/snapshot_service.h"
+#include "vm/usb_drop_errors.h"
 
 namespace vmshare::api {
 
@@ -169,6 +170,14 @@ const std::vector<Row>& table() {
       cap_refusal<vm::IsoStoreFull>(507, "iso_store"),
       cap_refusal<vm::IsoStorageFull>(507, "disk_free"),
       hidden<vm::IsoStoreError>(500, "Could not store the ISO", LogLevel::error, "ISO store"),
+      // vm: files dropped into a VM on a USB stick.
+      cap_refusal<vm::DropTooLarge>(413, "drop_max_mb"),
+      shown<vm::DropInvalid>(400),
+      shown<vm::DropBusy>(409),
+      shown<vm::DropNotFound>(404),
+      shown<vm::DropOverQuota>(413),
+      cap_refusal<vm::DropStorageFull>(507, "disk_free"),
+      hidden<vm::DropStickError>(500, "Could not make or read the USB stick", LogLevel::error, "usb stick"),
       // vm: the monitor, images and processes; their text is for the log.
       on<vm::QmpError>(qmp_reply),
       on<vm::ImageError>([](const vm::ImageError& e) {

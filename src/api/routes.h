@@ -15,5 +15,6 @@ void register_upload_routes(http::Router& router, AppContext& app);
 // Share links, the viewer list, /share/ws (issue 15); needs app.vms.
 void register_share_routes(http::Router& router, AppContext& app);
 void register_recording_routes(http::Router& router, AppContext& app);  // + the replay WebSocket
+void register_drop_routes(http::Router& router, AppContext& app);  // files into a VM on a USB stick
 
 }  // namespace vmshare::api

@@ -147,6 +147,7 @@ const std::map<std::string, Setter>& setters() {
       {"VMSHARE_MAX_SESSION_S", [](Config& c, const std::string& v) { c.max_session_s = parse_number<int>("VMSHARE_MAX_SESSION_S", v, 10, 86400 * 30); }},
       {"VMSHARE_STOP_TIMEOUT_S", [](Config& c, const std::string& v) { c.stop_timeout_s = parse_number<int>("VMSHARE_STOP_TIMEOUT_S", v, 1, 600); }},
       {"MAX_ISO_BYTES", [](Config& c, const std::string& v) { c.max_iso_bytes = parse_number<std::uint64_t>("MAX_ISO_BYTES", v, 1, 1ULL << 40); }},
+      {"VMSHARE_DROP_MAX_MB", [](Config& c, const std::string& v) { c.drop_max_mb = parse_number<std::uint64_t>("VMSHARE_DROP_MAX_MB", v, 8, 4096); }},
       {"CONSOLE_VIEWERS_PER_VM", [](Config& c, const std::string& v) { c.console_viewers_per_vm = parse_number<int>("CONSOLE_VIEWERS_PER_VM", v, 1, 1000); }},
       {"CONSOLE_VIEWERS_PER_USER", [](Config& c, const std::string& v) { c.console_viewers_per_user = parse_number<int>("CONSOLE_VIEWERS_PER_USER", v, 1, 1000); }},
       {"SHARE_LINKS_PER_VM", [](Config& c, const std::string& v) { c.share_links_per_vm = parse_number<int>("SHARE_LINKS_PER_VM", v, 1, 100); }},

@@ -77,6 +77,7 @@ struct Config {
   int max_session_s = 14400;
   int stop_timeout_s = 20;
   std::uint64_t max_iso_bytes = 2ULL << 30;
+  std::uint64_t drop_max_mb = 64;  // largest USB stick of files dropped into a VM (vm/usb_drop_service.h)
   // Caps that keep one account (or one node's disk) from taking everything; each refusal is
   // counted in vmshare_cap_refusals_total{cap}.
   int console_viewers_per_vm = 4;     // console WebSockets open on one VM (429 above)

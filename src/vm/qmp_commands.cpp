@@ -124,4 +124,14 @@ void QmpCommands::blockdev_backup_full(const std::string& job_id, const std::str
                                          {"auto-dismiss", false}});
 }
 
+void QmpCommands::blockdev_add(const json& args) { conn_.execute_sync("blockdev-add", args); }
+void QmpCommands::device_add(const json& args) { conn_.execute_sync("device_add", args); }
+void QmpCommands::device_del(const std::string& id) { conn_.execute_sync("device_del", {{"id", id}}); }
+
+std::vector<std::string> QmpCommands::qom_list(const std::string& path) {
+  std::vector<std::string> out;
+  for (const auto& p : conn_.execute_sync("qom-list", {{"path", path}})) out.push_back(str(p, "name"));
+  return out;
+}
+
 }  // namespace vmshare::vm

@@ -74,6 +74,13 @@ class QmpCommands {
   void blockdev_backup_full(const std::string& job_id, const std::string& device,
                             const std::string& target);
 
+  // Hot-plug (USB sticks, usb_drop_service.h): a block node and a device from prepared
+  // arguments (usb_drop_rules.h), device_del, and the names under a QOM path.
+  void blockdev_add(const nlohmann::json& args);
+  void device_add(const nlohmann::json& args);
+  void device_del(const std::string& id);
+  std::vector<std::string> qom_list(const std::string& path);
+
   QmpConnection& connection() { return conn_; }
 
  private:

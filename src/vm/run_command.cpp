@@ -49,7 +49,9 @@ CommandResult run_command(const std::vector<std::string>& argv, const RunOptions
   posix_spawn_file_actions_adddup2(&fa, out_w.fd, 1);  // dup2 clears O_CLOEXEC on the copy
   posix_spawn_file_actions_adddup2(&fa, err_w.fd, 2);
   posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  auto envp = envp_of(child_environment());
+  auto env = child_environment();
+  env.insert(env.end(), opt.extra_env.begin(), opt.extra_env.end());
+  auto envp = envp_of(env);
   std::vector<char*> cargv;
   for (const auto& s : argv) cargv.push_back(const_cast<char*>(s.c_str()));
   cargv.push_back(nullptr);

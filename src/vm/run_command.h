@@ -21,6 +21,7 @@ struct CommandResult {
 struct RunOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
   std::size_t max_output = 4 << 20;  // per stream
+  std::vector<std::string> extra_env;  // "KEY=VALUE" added to child_environment() (tool settings only)
 };
 
 // Spawns argv (no shell), reads stdout/stderr, and on timeout kills it (SIGKILL through its

@@ -121,6 +121,16 @@ class VmManager {
   std::uint64_t attach_viewer(const std::string& vmid, std::function<void(const std::string&)> close);
   void detach_viewer(const std::string& vmid, std::uint64_t viewer_id);
 
+  // USB sticks (usb_drop_service.h; usb_drop_monitor.cpp): a raw image vmshare opened read-write,
+  // passed with add-fd and plugged in as usb-storage; unplugged with device_del, then its node
+  // and fd set are removed. Blocking, one monitor operation per VM at a time.
+  struct UsbStick {
+    std::string node, device;
+    std::int64_t fdset = -1;
+  };
+  UsbStick plug_usb_stick(const std::string& vmid, int image_fd, const std::string& name);
+  void unplug_usb_stick(const std::string& vmid, const UsbStick& stick);
+
   // Daemon shutdown: stop watching, close consoles and monitors, leave the VMs running.
   void detach_all();
 

@@ -1,0 +1,90 @@
+// The monitor side of USB sticks (usb_drop_service.h): QEMU gets the image as a descriptor
+// vmshare opened (add-fd, then /dev/fdset/<n>), never a path. Unplugging a USB device needs no
+// guest cooperation: QEMU removes it at once and says so with DEVICE_DELETED; the device is
+// confirmed gone by asking QOM (no event handler of our own on a monitor others share) before
+// its node and fd set are removed, so nothing in QEMU can write the image afterwards.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "vm/errors.h"
+#include "vm/qemu_command.h"
+#include "vm/qmp_commands.h"
+#include "vm/usb_drop_rules.h"
+#include "vm/vm_instance.h"
+
+namespace vmshare::vm {
+
+namespace {
+
+// The controller the launch plan adds (qemu_command.cpp: qemu-xhci,id=usb; its bus is usb.0).
+constexpr const char* kUsbBus = "usb.0";
+constexpr auto kUnplugWait = std::chrono::seconds(10);
+
+bool device_present(QmpCommands& qmp, const std::string& id) {
+  const auto names = qmp.qom_list("/machine/peripheral");
+  return std::find(names.begin(), names.end(), id) != names.end();
+}
+
+// Best effort, for rollbacks and the last steps of an unplug: the log keeps what failed.
+template <class F>
+void quietly(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    spdlog::warn("usb stick: {} failed: {}", what, e.what());
+  }
+}
+
+}  // namespace
+
+VmManager::UsbStick VmManager::plug_usb_stick(const std::string& vmid, int image_fd, const std::string& name) {
+  auto vm = get(vmid);
+  if (!vm) throw VmNotFound("No such VM");
+  std::lock_guard op(vm->op);
+  const auto monitor = monitor_of(vm);
+  QmpCommands qmp(*monitor);
+  UsbStick stick;
+  stick.node = name;
+  stick.device = name + "-dev";
+  stick.fdset = qmp.add_fd(image_fd, "usb-stick");
+  try {
+    qmp.blockdev_add(drop_blockdev_args(stick.node, fdset_path(static_cast<int>(stick.fdset))));
+    try {
+      qmp.device_add(drop_device_args(stick.device, stick.node, kUsbBus));
+    } catch (...) {
+      quietly("blockdev-del", [&] { qmp.blockdev_del(stick.node); });
+      throw;
+    }
+  } catch (...) {
+    quietly("remove-fd", [&] { qmp.remove_fd(stick.fdset); });
+    throw;
+  }
+  spdlog::info("vm {}: USB stick {} plugged in", vmid, stick.device);
+  return stick;
+}
+
+void VmManager::unplug_usb_stick(const std::string& vmid, const UsbStick& stick) {
+  auto vm = get(vmid);
+  if (!vm) throw VmNotFound("No such VM");
+  std::lock_guard op(vm->op);
+  const auto monitor = monitor_of(vm);
+  QmpCommands qmp(*monitor);
+  if (device_present(qmp, stick.device)) {
+    qmp.device_del(stick.device);
+    const auto deadline = std::chrono::steady_clock::now() + kUnplugWait;
+    while (device_present(qmp, stick.device)) {
+      if (std::chrono::steady_clock::now() > deadline) throw VmError("The VM did not release the USB stick");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  qmp.blockdev_del(stick.node);  // must succeed: until then QEMU may still write the image
+  quietly("remove-fd", [&] { qmp.remove_fd(stick.fdset); });
+  spdlog::info("vm {}: USB stick {} unplugged", vmid, stick.device);
+}
+
+}  // namespace vmshare::vm

@@ -1,0 +1,181 @@
+// Files dropped into a VM on a USB stick and back (POST /vm/drop, /vm/drop/eject, GET
+// /vm/drop/files[/<name>]). With the fake QEMU (bench/fake_rfb_qemu: it plugs and unplugs without
+// a guest, so the files read back are the ones dropped): the round trip, names, quota, caps and
+// refusals. With the real tiny guest: a dropped file shows in `ls /mnt/usb` on its console (OCR)
+// and a file the guest writes there comes back.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { startFakeVmServer } from './lib/fake_qemu.mjs';
+import { RfbClient } from './lib/rfb_client.mjs';
+import { PROMPT, waitForScreenText } from './lib/screen_text.mjs';
+import { api, randomSuffix, registerUser, runVmshare } from './lib/server.mjs';
+import { IMAGES, consoleUrl, launch, runScript, saveArtifact, startVmServer, stopServers, waitFor } from './lib/vm_helpers.mjs';
+
+// A multipart body with several parts named "files".
+function filesBody(files, field = 'files') {
+  const boundary = `----vmshare${randomSuffix(8)}`;
+  const parts = files.map(({ name, data }) => Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${name}"\r\n`
+      + 'Content-Type: application/octet-stream\r\n\r\n'),
+    Buffer.from(data), Buffer.from('\r\n')]));
+  return { body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+const drop = (server, user, files, opts = {}) => {
+  const { body, headers } = filesBody(files, opts.field);
+  return api(server, 'POST', '/vm/drop', { token: user.token, body, headers, timeoutMs: 60000 });
+};
+const eject = (server, user) => api(server, 'POST', '/vm/drop/eject', { token: user.token, timeoutMs: 60000 });
+const launchFake = async (server, user) => {
+  const res = await runScript(server, user, 'fake');
+  assert.equal(res.status, 200, res.text);
+  return res.body.vm.vmid;
+};
+const me = async (server, user) => (await api(server, 'GET', '/me', { token: user.token })).body;
+const dropFolders = (server) => {
+  const dir = path.join(server.dataDir, 'drops');
+  return existsSync(dir) ? readdirSync(dir) : [];
+};
+
+describe('drop files with the fake QEMU', () => {
+  let server, owner, other;
+  before(async () => {
+    server = await startFakeVmServer({ env: { VMSHARE_DROP_MAX_MB: '16' } });
+    [owner, other] = await Promise.all([registerUser(server), registerUser(server)]);
+  });
+  after(async () => { await stopServers(server); });
+
+  test('without a VM: 404; without credentials: 401', async () => {
+    const res = await drop(server, owner, [{ name: 'a.txt', data: 'a' }]);
+    assert.equal(res.status, 404, res.text);
+    assert.equal((await eject(server, owner)).status, 404);
+    assert.equal((await api(server, 'GET', '/vm/drop/files', { token: owner.token })).status, 404);
+    assert.equal((await api(server, 'POST', '/vm/drop/eject')).status, 401);
+  });
+
+  test('drop, 409 while plugged, eject, the files come back with safe names, quota charged then refunded', async () => {
+    await launchFake(server, owner);
+    const before = (await me(server, owner)).snapshot_stored_mb;
+    const res = await drop(server, owner, [
+      { name: 'hello.txt', data: 'hello from the host\n' },
+      { name: '../../etc/evil:name?.txt', data: 'evil' },
+      { name: 'HELLO.TXT', data: 'second' },
+    ]);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.files.map((f) => f.name), ['hello.txt', 'evil_name_.txt', 'HELLO (2).TXT']);
+    assert.deepEqual(res.body.files.map((f) => f.size), [20, 4, 6]);
+    assert.equal(res.body.label, 'VMSHARE');
+    assert.ok(res.body.stick_mb >= 8, res.text);
+    assert.equal((await me(server, owner)).snapshot_stored_mb, before + res.body.stick_mb, 'the stick counts against the quota');
+
+    const status = await api(server, 'GET', '/vm/drop', { token: owner.token });
+    assert.equal(status.body.state, 'plugged', status.text);
+    const again = await drop(server, owner, [{ name: 'b.txt', data: 'b' }]);
+    assert.equal(again.status, 409, again.text);
+    assert.match(again.body.detail, /eject/i);
+    const early = await api(server, 'GET', '/vm/drop/files', { token: owner.token });
+    assert.equal(early.status, 409, early.text);
+    assert.equal((await eject(server, other)).status, 404, 'another user has no VM');
+
+    const out = await eject(server, owner);
+    assert.equal(out.status, 200, out.text);
+    assert.deepEqual(out.body.files.map((f) => f.name).sort(), ['HELLO (2).TXT', 'evil_name_.txt', 'hello.txt']);
+    const list = await api(server, 'GET', '/vm/drop/files', { token: owner.token });
+    assert.equal(list.status, 200, list.text);
+    assert.equal(list.body.length, 3);
+    const file = await api(server, 'GET', `/vm/drop/files/${encodeURIComponent('HELLO (2).TXT')}`, { token: owner.token });
+    assert.equal(file.status, 200, file.text);
+    assert.equal(file.text, 'second');
+    assert.match(file.headers['content-disposition'], /^attachment; filename="HELLO \(2\)\.TXT"; filename\*=UTF-8''HELLO%20%282%29\.TXT$/);
+    assert.equal((await api(server, 'GET', '/vm/drop/files/..%2F..%2Fvmshare.db', { token: owner.token })).status, 404);
+    assert.equal((await api(server, 'GET', '/vm/drop/files/nope.txt', { token: owner.token })).status, 404);
+    assert.equal((await api(server, 'GET', '/vm/drop/files/hello.txt', { token: other.token })).status, 404);
+    assert.equal((await eject(server, owner)).status, 200, 'a second eject answers the same');
+
+    // A new drop replaces the stick; stopping the VM removes it and refunds the quota.
+    const next = await drop(server, owner, [{ name: 'next.bin', data: Buffer.alloc(3000, 7) }]);
+    assert.equal(next.status, 200, next.text);
+    assert.equal(dropFolders(server).length, 1, 'one stick for the VM');
+    assert.equal((await api(server, 'POST', '/vm/stop', { token: owner.token, timeoutMs: 60000 })).status, 200);
+    await waitFor('the stick removed with its VM', async () => dropFolders(server).length === 0, 10000);
+    assert.equal((await me(server, owner)).snapshot_stored_mb, before, 'the quota given back');
+  });
+
+  test('refusals: no files 400, not multipart 400, over the size cap 413, over quota 413', async () => {
+    await launchFake(server, owner);
+    const none = await drop(server, owner, [{ name: 'x.txt', data: 'x' }], { field: 'other' });
+    assert.equal(none.status, 400, none.text);
+    const plain = await api(server, 'POST', '/vm/drop', { token: owner.token, json: { files: [] } });
+    assert.equal(plain.status, 400, plain.text);
+    const big = await drop(server, owner, [{ name: 'big.bin', data: Buffer.alloc(16 << 20) }]);
+    assert.equal(big.status, 413, big.text);
+    assert.match(big.body.detail, /16 MB/);
+
+    const { code } = await runVmshare(['user', 'set-quota', owner.login, '4'], { env: server.env });
+    assert.equal(code, 0);
+    const over = await drop(server, owner, [{ name: 'a.txt', data: 'a' }]);
+    assert.equal(over.status, 413, over.text);
+    assert.match(over.body.detail, /quota/i);
+    assert.deepEqual(dropFolders(server), [], 'refused drops leave nothing');
+    assert.equal((await me(server, owner)).snapshot_stored_mb, 0);
+    await runVmshare(['user', 'set-quota', owner.login, '300'], { env: server.env });
+    const ok = await drop(server, owner, [{ name: 'a.txt', data: 'a' }]);
+    assert.equal(ok.status, 200, ok.text);
+  });
+});
+
+// An image built before the guest mounted USB sticks says nothing of /mnt/usb in its catalog
+// (scripts/setup.sh rebuilds it: the catalog text changed).
+const guestSkip = !existsSync(IMAGES) ? `no guest catalog at ${IMAGES}`
+  : !readFileSync(IMAGES, 'utf8').includes('/mnt/usb') ? `the tiny image at ${IMAGES} predates USB sticks: scripts/build-tiny-image.sh --force`
+    : false;
+
+describe('drop files with the real tiny guest', { skip: guestSkip }, () => {
+  let server, owner, rfb;
+  before(async () => {
+    server = await startVmServer({ env: { VMSHARE_DISCONNECT_GRACE_S: '600' } });
+    owner = await registerUser(server);
+  });
+  after(async () => {
+    rfb?.close();
+    await stopServers(server);
+  });
+
+  test('a dropped file shows in /mnt/usb, a file the guest writes comes back', { timeout: 300000 }, async () => {
+    const vmid = await launch(server, owner);
+    rfb = await RfbClient.connect(consoleUrl(server, vmid), { cookie: owner.cookie, origin: server.url });
+    const screen = async () => rfb.toPng();
+    await waitForScreenText(screen, PROMPT, 150000);
+
+    const res = await drop(server, owner, [{ name: 'FROMHOST.TXT', data: 'dropped by the test\n' }]);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.mounted_as, '/mnt/usb');
+    // The guest mounts the stick a moment after it is plugged in: list until it shows.
+    let seen;
+    for (let i = 0; i < 6 && !seen; i++) {
+      await rfb.typeText('clear; ls /mnt/usb\n');
+      seen = await waitForScreenText(screen, /FROMHOST/, 10000).catch(() => null);
+    }
+    if (!seen) saveArtifact('vm-drop-no-file.png', rfb.toPng());
+    assert.ok(seen, 'ls /mnt/usb never showed FROMHOST.TXT');
+    saveArtifact('vm-drop-ls.png', seen.png);
+
+    await rfb.typeText('echo hi > /mnt/usb/back.txt; sync\n');
+    await waitFor('the guest wrote back.txt', async () => {
+      await rfb.typeText('clear; ls /mnt/usb\n');
+      return waitForScreenText(screen, /back/, 8000).catch(() => null);
+    }, 40000, 0);
+    const out = await eject(server, owner);
+    assert.equal(out.status, 200, out.text);
+    assert.deepEqual(out.body.files.map((f) => f.name).sort(), ['FROMHOST.TXT', 'back.txt']);
+    const back = await api(server, 'GET', '/vm/drop/files/back.txt', { token: owner.token });
+    assert.equal(back.status, 200, back.text);
+    assert.equal(back.text, 'hi\n');
+    // Pulled out: the guest no longer has it mounted.
+    await rfb.typeText('clear; grep -c usb /proc/mounts\n');
+    await waitForScreenText(screen, /^\s*0\s*$/m, 20000);
+  });
+});
