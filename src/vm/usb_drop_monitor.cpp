@@ -82,7 +82,18 @@ void VmManager::unplug_usb_stick(const std::string& vmid, const UsbStick& stick)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  qmp.blockdev_del(stick.node);  // must succeed: until then QEMU may still write the image
+  // The stick's disk lets go of the node a moment after the device is gone (its finalisation
+  // is deferred): "in use" until then. This one must succeed: until it does, QEMU may still
+  // write the image.
+  for (const auto deadline = std::chrono::steady_clock::now() + kUnplugWait;;) {
+    try {
+      qmp.blockdev_del(stick.node);
+      break;
+    } catch (const QmpError& e) {
+      if (e.status.kind != QmpStatus::Kind::command_error || std::chrono::steady_clock::now() > deadline) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
   quietly("remove-fd", [&] { qmp.remove_fd(stick.fdset); });
   spdlog::info("vm {}: USB stick {} unplugged", vmid, stick.device);
 }
