@@ -122,7 +122,9 @@ void register_drop_routes(http::Router& router, AppContext& app) {
   router.get("/vm/drop", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
     const auto s = app.drops->status(caller.id);
-    return http::json_response(200, {{"state", s.state},
+    // Never 404: a page shown to someone whose VM it is not asks too (and then hides the button).
+    return http::json_response(200, {{"vmid", s.vmid.empty() ? json(nullptr) : json(s.vmid)},
+                                     {"state", s.state},
                                      {"dropped", files_json(s.dropped)},
                                      {"returned", files_json(s.returned)},
                                      {"max_mb", app.drops->limits().max_stick_bytes >> 20}});

@@ -286,10 +286,11 @@ DropEjected UsbDropService::read_back(Stick& stick) {
 // ---- listing ----
 
 DropStatus UsbDropService::status(std::int64_t user_id) {
-  const auto vm = vms_.vm_of_user(user_id);
-  if (!vm) throw VmNotFound("You have no running VM");
-  std::lock_guard lock(mutex_);
   DropStatus out;
+  const auto vm = vms_.vm_of_user(user_id);
+  if (!vm) return out;
+  out.vmid = vm->vmid;
+  std::lock_guard lock(mutex_);
   auto it = by_vm_.find(vm->vmid);
   if (it == by_vm_.end() || it->second->user_id != user_id) return out;
   const auto& s = *it->second;

@@ -54,8 +54,9 @@ struct DropEjected {
 };
 
 // What a user's VM has: "none", "plugged" (with the files dropped) or "ejected" (with the files
-// read back); "busy" while a stick is being made or ejected.
+// read back); "busy" while a stick is being made or ejected. No VM: "none" and no vmid.
 struct DropStatus {
+  std::string vmid;  // the user's running VM; empty when none
   std::string state = "none";
   std::vector<DropFile> dropped, returned;
 };

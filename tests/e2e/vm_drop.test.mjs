@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { startFakeVmServer } from './lib/fake_qemu.mjs';
+import { killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
 import { RfbClient } from './lib/rfb_client.mjs';
 import { PROMPT, waitForScreenText } from './lib/screen_text.mjs';
 import { api, randomSuffix, registerUser, runVmshare } from './lib/server.mjs';
@@ -46,7 +46,12 @@ describe('drop files with the fake QEMU', () => {
     server = await startFakeVmServer({ env: { VMSHARE_DROP_MAX_MB: '16' } });
     [owner, other] = await Promise.all([registerUser(server), registerUser(server)]);
   });
-  after(async () => { await stopServers(server); });
+  after(async () => {
+    // VMs outlive their server by design: the fake QEMUs are ended by hand.
+    await server?.stop({ keepData: true });
+    if (server) await killFakes(server.dataDir);
+    await server?.stop();
+  });
 
   test('without a VM: 404; without credentials: 401', async () => {
     const res = await drop(server, owner, [{ name: 'a.txt', data: 'a' }]);
@@ -54,6 +59,10 @@ describe('drop files with the fake QEMU', () => {
     assert.equal((await eject(server, owner)).status, 404);
     assert.equal((await api(server, 'GET', '/vm/drop/files', { token: owner.token })).status, 404);
     assert.equal((await api(server, 'POST', '/vm/drop/eject')).status, 401);
+    const status = await api(server, 'GET', '/vm/drop', { token: owner.token });
+    assert.equal(status.status, 200, status.text);
+    assert.equal(status.body.vmid, null);
+    assert.equal(status.body.state, 'none');
   });
 
   test('drop, 409 while plugged, eject, the files come back with safe names, quota charged then refunded', async () => {

@@ -14,7 +14,7 @@ const zone = h('div', {
   hidden: true,
 }, 'Drop files here to send them to the VM on a USB stick');
 const input = h('input', { id: 'drop-input', type: 'file', multiple: true, hidden: true, 'aria-label': 'Files to send to the VM' });
-const button = h('button', { id: 'drop-files', type: 'button', class: 'btn btn-sm', title: 'Send files to the VM on a USB stick' }, 'Send files');
+const button = h('button', { id: 'drop-files', type: 'button', class: 'btn btn-sm', title: 'Send files to the VM on a USB stick', hidden: true }, 'Send files');
 
 let busy = false;
 
@@ -120,18 +120,22 @@ function setup() {
   button.addEventListener('click', () => input.click());
   input.addEventListener('change', () => upload([...input.files]));
   let depth = 0;
-  document.addEventListener('dragenter', (e) => { if (hasFiles(e)) { depth += 1; zone.hidden = false; } });
+  document.addEventListener('dragenter', (e) => { if (hasFiles(e) && !button.hidden) { depth += 1; zone.hidden = false; } });
   document.addEventListener('dragleave', (e) => { if (hasFiles(e) && --depth <= 0) { depth = 0; zone.hidden = true; } });
-  document.addEventListener('dragover', (e) => { if (hasFiles(e)) { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; } });
+  document.addEventListener('dragover', (e) => { if (hasFiles(e) && !button.hidden) { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; } });
   document.addEventListener('drop', (e) => {
-    if (!hasFiles(e)) return;
+    if (!hasFiles(e) || button.hidden) return;
     e.preventDefault();
     depth = 0;
     zone.hidden = true;
     upload([...e.dataTransfer.files]);
   });
-  // A stick plugged in (or ejected) before this page was opened.
+  // Only the VM's owner sends files (someone watching another's VM sees no button); a stick
+  // plugged in (or ejected) before this page was opened shows at once.
+  const vmid = decodeURIComponent(window.location.pathname.split('/').filter(Boolean)[1] || '');
   get('/vm/drop').then((s) => {
+    button.hidden = s?.vmid !== vmid;
+    if (button.hidden) return;
     if (s?.state === 'plugged') showPlugged(s);
     else if (s?.state === 'ejected' && s.returned?.length) showEjected(s);
   }).catch((err) => { if (!(err instanceof ApiError)) throw err; });
