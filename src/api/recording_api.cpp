@@ -140,7 +140,8 @@ void register_recording_routes(http::Router& router, AppContext& app) {
     auto caller = authenticate(app, request);
     if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     auto vm = app.vms->vm_of_user(caller.id);
-    if (!vm) throw ApiError(404, "You have no running VM");
+    // No VM is a state, not an error: the dashboard polls this and a 404 is a console error there.
+    if (!vm) return http::json_response(200, json{{"recording", false}, {"vmid", nullptr}});
     return http::json_response(200, status_json(app, vm->vmid));
   });
 

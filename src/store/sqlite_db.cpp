@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/errors.h"
 #include "store/db_observer.h"
 
@@ -19,8 +22,27 @@ SqliteDb::SqliteDb(const std::string& path, int busy_timeout_ms) {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, busy_timeout_ms);
-  // WAL: readers do not block the writer; NORMAL sync is durable enough with WAL.
-  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  // WAL: readers do not block the writer; NORMAL sync is durable enough with WAL. Turning a new
+  // file to WAL while another connection opens it can fail with "database is locked" without the
+  // busy handler being consulted (seen with four stores opening one fresh file): retried here
+  // within the same timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  for (;;) {
+    const int wal = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (wal == SQLITE_OK) break;
+    const bool busy = (wal & 0xff) == SQLITE_BUSY || (wal & 0xff) == SQLITE_LOCKED;
+    if (!busy || std::chrono::steady_clock::now() >= deadline) {
+      try {
+        fail(wal, "exec");
+      } catch (...) {
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        throw;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
 }
 
 SqliteDb::~SqliteDb() {

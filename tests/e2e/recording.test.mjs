@@ -126,6 +126,10 @@ describe('recordings', () => {
     await assert.rejects(openConsoleSocket(`${wsBase()}/ws/replay/${rec.id}`, { token: owner.token, origin: 'http://evil.example' }),
       (e) => e.status === 403);
     assert.equal((await recording(other, true)).status, 404, 'no VM, nothing to record');
+    // Polled by the dashboard: no VM is an answer, not an error (a 404 is a console error there).
+    const idle = await api(server, 'GET', '/vm/recording', { token: other.token });
+    assert.equal(idle.status, 200, idle.text);
+    assert.deepEqual(idle.body, { recording: false, vmid: null });
     assert.equal((await api(server, 'POST', '/vm/recording', { token: owner.token, json: { on: 'yes' } })).status, 422);
   });
 

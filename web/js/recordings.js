@@ -15,7 +15,7 @@ function setup() {
   const toggle = $('#rec-toggle');
   const message = $('#rec-message');
   const list = $('#rec-list');
-  let status = null;  // /vm/recording, or null without a running VM
+  let status = null;  // /vm/recording of the running VM, or null without one
 
   function fail(err) {
     if (err instanceof ApiError && err.status === 401) { window.location.assign('/'); return; }
@@ -71,7 +71,8 @@ function setup() {
 
   async function refresh() {
     try {
-      status = await get('/vm/recording');
+      const s = await get('/vm/recording');
+      status = s.vmid ? s : null;  // {recording: false, vmid: null} without a running VM
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) status = null;
       else return fail(err);
