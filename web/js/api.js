@@ -71,3 +71,12 @@ export function messageOf(err) {
   if (err instanceof ApiError) return err.detail;
   return err?.message || String(err);
 }
+
+// A lost session goes back to sign-in, once: several modules poll independently, and a second
+// navigation would abort the first (the page then flickers or stays put).
+let leavingForSignIn = false;
+export function goToSignIn({ replace = false } = {}) {
+  if (leavingForSignIn) return;
+  leavingForSignIn = true;
+  if (replace) window.location.replace('/'); else window.location.assign('/');
+}

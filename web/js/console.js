@@ -3,7 +3,7 @@
 // how long until the session ends or, while disconnected, until the disconnect grace runs out
 // and the server stops the VM.
 import RFB from '/vendor/novnc/core/rfb.js';
-import { ApiError, get } from './api.js';
+import { ApiError, get, goToSignIn } from './api.js';
 import { setupToolbar } from './console_toolbar.js';
 import { $, clock, secondsUntil } from './ui.js';
 
@@ -49,7 +49,7 @@ async function fetchStatus() {
     const s = await get('/vm/status');
     state.status = s.vmid === vmid ? s : null;
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) { window.location.assign('/'); return undefined; }
+    if (err instanceof ApiError && err.status === 401) { goToSignIn(); return undefined; }
     if (err instanceof ApiError && err.status === 404) state.status = null;
     else return state.status;  // a transient error: keep what we know
   }

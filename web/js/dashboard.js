@@ -1,6 +1,6 @@
 // The dashboard (/profile): who is signed in, then the VM panel, catalog, ISO upload and
 // snapshots, which share one context (the current VM, error display, sign-out on 401).
-import { ApiError, get, messageOf, post } from './api.js';
+import { ApiError, get, goToSignIn, messageOf, post } from './api.js';
 import { setupCatalog } from './catalog.js';
 import { setupIsoUpload } from './iso_upload.js';
 import { setupSnapshots } from './snapshots.js';
@@ -20,7 +20,7 @@ const ctx = {
   // Shows an error in `el` (or at the top of the page); a lost session goes back to sign-in.
   fail(err, el = pageMessage) {
     if (err instanceof ApiError && err.status === 401) {
-      window.location.assign('/');
+      goToSignIn();
       return;
     }
     showMessage(el, messageOf(err), 'error');
@@ -36,7 +36,7 @@ async function main() {
   try {
     me = await get('/me');
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) { window.location.replace('/'); return; }
+    if (err instanceof ApiError && err.status === 401) { goToSignIn({ replace: true }); return; }
     ctx.fail(err);
     return;
   }
@@ -48,7 +48,7 @@ async function main() {
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 401)) { ctx.fail(err); return; }
     }
-    window.location.assign('/');
+    goToSignIn();
   }));
   setupVmPanel(ctx);
   setupCatalog(ctx);

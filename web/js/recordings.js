@@ -1,7 +1,7 @@
 // Recordings on the dashboard: turn the running VM's recording on or off (POST /vm/recording),
 // list recordings (GET /recordings) with replay, download and delete (DELETE /recordings/<id>).
 // Standalone: it polls /vm/recording itself, so the dashboard's other modules need no change.
-import { ApiError, api, get, post } from './api.js';
+import { ApiError, api, get, goToSignIn, post } from './api.js';
 import { $, busy, formatMb, h, showMessage } from './ui.js';
 
 const POLL_MS = 5000;
@@ -18,7 +18,7 @@ function setup() {
   let status = null;  // /vm/recording of the running VM, or null without one
 
   function fail(err) {
-    if (err instanceof ApiError && err.status === 401) { window.location.assign('/'); return; }
+    if (err instanceof ApiError && err.status === 401) { goToSignIn(); return; }
     showMessage(message, err.message || String(err));
   }
 

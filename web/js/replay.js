@@ -4,7 +4,7 @@
 // server starts it at the nearest full frame, so seeking is quick); while no stream runs, the
 // last picture stays on a still canvas.
 import RFB from '/vendor/novnc/core/rfb.js';
-import { get } from './api.js';
+import { get, goToSignIn } from './api.js';
 import { $ } from './ui.js';
 
 const id = decodeURIComponent(window.location.pathname.split('/').pop() || '');
@@ -107,7 +107,7 @@ async function main() {
     const all = await get('/recordings');
     recording = all.find((r) => r.id === id && r.state === 'ready');
   } catch (err) {
-    if (err.status === 401) { window.location.assign('/'); return; }
+    if (err.status === 401) { goToSignIn(); return; }
     throw err;
   }
   if (!recording) {
