@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
 TARGETS=("$@")
-((${#TARGETS[@]})) || TARGETS=(fuzz_http_request fuzz_multipart fuzz_json_jwt fuzz_qmp_reader fuzz_rfb_client_stream)
+((${#TARGETS[@]})) || TARGETS=(fuzz_http_request fuzz_multipart fuzz_json_jwt fuzz_qmp_reader fuzz_rfb_client_stream fuzz_websocket_frames)
 
 command -v clang++ >/dev/null || { echo "fuzz: clang++ missing (scripts/setup.sh installs it)" >&2; exit 1; }
 if [ ! -f build-fuzz/build.ninja ]; then
