@@ -8,7 +8,7 @@
 #include "api/auth_guard.h"
 #include "api/routes.h"
 #include "core/errors.h"
-#include "core/percent_encode.h"
+#include "http/file_download.h"
 #include "http/multipart_reader.h"
 #include "vm/usb_drop_service.h"
 
@@ -93,13 +93,6 @@ http::Response drop_files(AppContext& app, http::Request& request) {
                                    {"stick_mb", plugged.charged_mb}});
 }
 
-// attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<the name> (RFC 6266).
-std::string content_disposition(const std::string& name) {
-  std::string ascii;
-  for (unsigned char c : name) ascii += (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ';') ? '_' : char(c);
-  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + percent_encode(name);
-}
-
 }  // namespace
 
 void register_drop_routes(http::Router& router, AppContext& app) {
@@ -141,12 +134,9 @@ void register_drop_routes(http::Router& router, AppContext& app) {
     const auto files = app.drops->returned_files(caller.id);
     const auto it = std::find_if(files.begin(), files.end(), [&](const vm::DropFile& f) { return f.name == name; });
     if (it == files.end()) throw vm::DropNotFound("No such file");
-    http::Response r;
-    r.content_type = "application/octet-stream";
-    r.header("Content-Disposition", content_disposition(it->name));
-    r.header("Cache-Control", "private, no-store");
-    r.file = http::FileBody{app.drops->returned_file_path(caller.id, it->name), 0, it->size};
-    return r;
+    return http::file_download_response(
+        {app.drops->returned_file_path(caller.id, it->name), it->size, http::attachment_disposition(it->name)},
+        request.header("Range"));
   });
 }
 

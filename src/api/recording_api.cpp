@@ -1,8 +1,6 @@
 // Console recordings (issue 15): POST/GET /vm/recording (turn the caller's VM's recording on or
 // off, or see it), GET /recordings, GET /recordings/<id>/download, DELETE /recordings/<id>, and
 // the replay WebSocket /ws/replay/<id>?from=<ms>&speed=1|2|4 that noVNC plays (web/replay.html).
-#include <sys/stat.h>
-
 #include <charconv>
 
 #include <spdlog/spdlog.h>
@@ -13,7 +11,7 @@
 #include "api/routes.h"
 #include "api/time_format.h"
 #include "core/errors.h"
-#include "http/byte_range.h"
+#include "http/file_download.h"
 #include "vm/host_files.h"
 #include "vm/recording_plan.h"
 #include "vm/recording_replay.h"
@@ -65,29 +63,11 @@ http::Response download(AppContext& app, http::Request& request) {
   if (app.cluster && record.node != app.vms->node_id())
     if (auto remote = forward_to_file_node(app, request, record.node)) return *remote;
   const auto path = app.recordings->path_of(record);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw ApiError(404, "No such recording");
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  http::Response r;
-  r.content_type = "application/octet-stream";
-  r.header("Accept-Ranges", "bytes");
-  r.header("Content-Disposition", "attachment; filename=\"" + record.id + ".vmsrec\"");
-  r.header("Cache-Control", "private, no-store");
-  auto decision = http::decide_range(request.header("Range"), size);
-  if (decision.kind == http::RangeKind::unsatisfiable) {
-    auto e = http::error_response(416, "Requested range not satisfiable");
-    e.header("Content-Range", "bytes */" + std::to_string(size));
-    return e;
-  }
-  if (decision.kind == http::RangeKind::partial) {
-    r.status = 206;
-    r.header("Content-Range", "bytes " + std::to_string(decision.range.first) + "-" +
-                                  std::to_string(decision.range.last) + "/" + std::to_string(size));
-    r.file = http::FileBody{path, decision.range.first, decision.range.length()};
-  } else {
-    r.file = http::FileBody{path, 0, size};
-  }
-  return r;
+  const auto size = http::file_size(path);
+  if (!size) throw ApiError(404, "No such recording");
+  // The id is server-made (rec-<hex>), so the plain quoted form is safe.
+  return http::file_download_response({path, *size, "attachment; filename=\"" + record.id + ".vmsrec\""},
+                                      request.header("Range"));
 }
 
 // The replay WebSocket: everything that can fail (auth, ownership, the file) fails before the

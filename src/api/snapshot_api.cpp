@@ -7,11 +7,9 @@
 #include "api/routes.h"
 #include "api/time_format.h"
 #include "core/errors.h"
-#include "http/byte_range.h"
+#include "http/file_download.h"
 #include "obs/vmshare_metrics.h"
 #include "vm/snapshot_service.h"
-
-#include <sys/stat.h>
 
 namespace vmshare::api {
 
@@ -99,29 +97,11 @@ void register_snapshot_routes(http::Router& router, AppContext& app) {
     auto record = app.snapshots->get(caller.id, request.params.at(0));
     if (auto remote = forward_to_file_node(app, request, record.node)) return *remote;  // streamed from its node
     const auto path = app.snapshots->path_of(record);
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) throw ApiError(404, "No such snapshot");
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    http::Response r;
-    r.content_type = "application/octet-stream";
-    r.header("Accept-Ranges", "bytes");
-    r.header("Content-Disposition", "attachment; filename=\"" + record.name + "\"");
-    r.header("Cache-Control", "private, no-store");
-    auto decision = http::decide_range(request.header("Range"), size);
-    if (decision.kind == http::RangeKind::unsatisfiable) {
-      auto e = http::error_response(416, "Requested range not satisfiable");
-      e.header("Content-Range", "bytes */" + std::to_string(size));
-      return e;
-    }
-    if (decision.kind == http::RangeKind::partial) {
-      r.status = 206;
-      r.header("Content-Range", "bytes " + std::to_string(decision.range.first) + "-" +
-                                    std::to_string(decision.range.last) + "/" + std::to_string(size));
-      r.file = http::FileBody{path, decision.range.first, decision.range.length()};
-    } else {
-      r.file = http::FileBody{path, 0, size};
-    }
-    return r;
+    const auto size = http::file_size(path);
+    if (!size) throw ApiError(404, "No such snapshot");
+    // Names are server-made (<user_id>__<os_type>__<vmid>.qcow2), so the plain quoted form is safe.
+    return http::file_download_response({path, *size, "attachment; filename=\"" + record.name + "\""},
+                                        request.header("Range"));
   });
 }
 

@@ -162,6 +162,7 @@ describe('snapshots with the real tiny guest', () => {
     const whole = await download(snap);
     assert.equal(whole.status, 200);
     assert.equal(whole.headers['accept-ranges'], 'bytes');
+    assert.equal(whole.headers['content-disposition'], `attachment; filename="${snap}"`);
     assert.equal(Number(whole.headers['content-length']), size);
     assert.equal(sha256(whole.raw), snapSha);
 

@@ -99,6 +99,11 @@ describe('drop files with the fake QEMU', () => {
     assert.equal(file.status, 200, file.text);
     assert.equal(file.text, 'second');
     assert.match(file.headers['content-disposition'], /^attachment; filename="HELLO \(2\)\.TXT"; filename\*=UTF-8''HELLO%20%282%29\.TXT$/);
+    // Like snapshots and recordings, a download resumes from an offset (http/file_download.h).
+    const rest = await api(server, 'GET', `/vm/drop/files/${encodeURIComponent('HELLO (2).TXT')}`, { token: owner.token, headers: { Range: 'bytes=2-' } });
+    assert.equal(rest.status, 206, rest.text);
+    assert.equal(rest.text, 'cond');
+    assert.equal(rest.headers['content-range'], 'bytes 2-5/6');
     assert.equal((await api(server, 'GET', '/vm/drop/files/..%2F..%2Fvmshare.db', { token: owner.token })).status, 404);
     assert.equal((await api(server, 'GET', '/vm/drop/files/nope.txt', { token: owner.token })).status, 404);
     assert.equal((await api(server, 'GET', '/vm/drop/files/hello.txt', { token: other.token })).status, 404);
