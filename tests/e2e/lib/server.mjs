@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { killAll, vmProcessesOf, vmProcessesOfSync } from './vm_processes.mjs';
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = process.env.VMSHARE_BIN || path.join(ROOT, 'build/vmshare');
 // embedded: SQLite + in-process sessions; production: PostgreSQL + Redis from scripts/services.sh.
@@ -19,8 +21,14 @@ if (!['embedded', 'production'].includes(STORAGE))
 
 const run = promisify(execFile);
 const live = new Set();
-// A crashed test run must not leave servers behind holding ports and data folders.
-process.on('exit', () => { for (const p of live) try { p.kill('SIGKILL'); } catch { /* gone */ } });
+// Data folders not yet removed -> the VM uid base their servers used: VMs outlive a server by
+// design, so whatever a test leaves running there is ended when this test file's process exits.
+const folders = new Map();
+// A crashed test run must not leave servers or VMs behind holding ports and data folders.
+process.on('exit', () => {
+  for (const p of live) try { p.kill('SIGKILL'); } catch { /* gone */ }
+  for (const [dataDir, uidBase] of folders) try { killAll(vmProcessesOfSync({ dataDir, uidBase })); } catch { /* no ss or ps */ }
+});
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const randomSuffix = (n = 5) => randomBytes(n).toString('hex');
@@ -138,6 +146,7 @@ export async function startServer(opts = {}) {
   const port = opts.port ?? (opts.env?.PORT ? Number(opts.env.PORT) : await freePort());
   const prepared = await prepareEnv({ ...opts, env: { PORT: String(port), ...opts.env } });
   const { dataDir, env } = prepared;
+  folders.set(dataDir, env.VMSHARE_VM_UID_BASE);
   const [command, ...prefix] = [...(opts.wrap ?? []), BIN];
   const proc = spawn(command, [...prefix, ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
@@ -160,7 +169,10 @@ export async function startServer(opts = {}) {
     storage: opts.storage ?? STORAGE,
     logs: () => chunks.join(''),
     exited,
-    // SIGTERM, then SIGKILL after 15 s; resolves {code, signal, ms}.
+    // The VMs' processes this server started (real or fake QEMU), found by data folder and uid.
+    vmProcesses: () => vmProcessesOf({ dataDir, uidBase: env.VMSHARE_VM_UID_BASE, exclude: [proc.pid] }),
+    // SIGTERM, then SIGKILL after 15 s; resolves {code, signal, ms}. VMs survive it by design, so
+    // keepData leaves them for a server restarted on the folder; otherwise they end with it.
     async stop({ keepData = false } = {}) {
       const t0 = Date.now();
       if (!exitInfo) {
@@ -171,8 +183,10 @@ export async function startServer(opts = {}) {
       }
       const info = await exited;
       if (!keepData) {
+        killAll(await server.vmProcesses());
         await prepared.cleanup();
         rmSync(dataDir, { recursive: true, force: true });
+        folders.delete(dataDir);
       }
       return { ...info, ms: Date.now() - t0 };
     },

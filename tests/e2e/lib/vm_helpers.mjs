@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { ROOT, api, runVmshare, sleep, startServer } from './server.mjs';
-import { processesHoldingSocketsUnder } from './vm_processes.mjs';
+import { killAll, processesHoldingSocketsUnder } from './vm_processes.mjs';
 
 const run = promisify(execFile);
 
@@ -31,10 +31,11 @@ export async function killQemus(dir) {
   for (const pid of await qemuPids(dir)) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
 }
 
-// Stops the servers and leaves no VM behind. A running server first sees its QEMUs die, so it
-// removes their sessions from the (possibly shared) session store; then it is stopped (VMs
-// survive a server stop by design) and anything left in its data folder is killed before the
-// folder and storage go. For after() hooks; safe on undefined.
+
+// Stops the servers and leaves no VM behind. A running server first sees its VMs' processes (real
+// or fake QEMU) die, so it removes their sessions from the (possibly shared) session store; then
+// it is stopped, which ends anything left of its VMs before the folder and storage go
+// (lib/server.mjs). For after() hooks; safe on undefined.
 export async function stopServers(...servers) {
   const live = servers.filter(Boolean);
   const running = (s) => s.proc.exitCode === null && s.proc.signalCode === null;
@@ -44,12 +45,10 @@ export async function stopServers(...servers) {
     console.error(`vmshare on port ${s.port} exited during the test (${s.proc.exitCode ?? s.proc.signalCode}); log: ${file}`);
   }
   for (const s of live.filter(running)) {
-    await killQemus(s.dataDir);
+    killAll(await s.vmProcesses());
     const deadline = Date.now() + 5000;
     while (vmFolders(s).length && Date.now() < deadline) await sleep(100);
   }
-  for (const s of live) await s.stop({ keepData: true });
-  for (const s of live) await killQemus(s.dataDir);
   for (const s of live) await s.stop();
 }
 
