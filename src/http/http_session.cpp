@@ -5,8 +5,10 @@
 
 #include <cerrno>
 
+#include <array>
 #include <chrono>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -34,6 +36,11 @@ using tcp = net::ip::tcp;
 
 namespace {
 constexpr auto kUnlimited = std::numeric_limits<std::uint64_t>::max();
+// Lingering close (nginx's lingering_time/lingering_timeout): how long a connection answered
+// before its body was read keeps reading and dropping what still comes, in all and between reads.
+// Long enough for the client to read the answer, short so a trickling client is soon cut.
+constexpr auto kLingerTotal = std::chrono::seconds(2);
+constexpr auto kLingerIdle = std::chrono::seconds(1);
 }  // namespace
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -257,6 +264,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto r = error_response(503, "Too many uploads in progress, please retry shortly");
       r.header("Retry-After", "5");
       r.close_connection = true;
+      body_unread_ = true;
       return write(std::move(r));
     }
     stream_.expires_never();
@@ -303,7 +311,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         }
       };
       Response response = self->invoke_handler();
-      if (!parser->is_done()) response.close_connection = true;  // unread body: cannot reuse
+      if (!parser->is_done()) response.close_connection = self->body_unread_ = true;  // cannot reuse
       self->request_.read_body = nullptr;
       self->stream_.socket().non_blocking(false, ignored);
       net::post(self->stream_.get_executor(),
@@ -382,6 +390,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void reject(int status, const std::string& detail) {
     auto r = error_response(status, detail);
     r.close_connection = true;
+    body_unread_ = true;  // perhaps: refused before or while reading it
     if (request_.route.empty()) request_.route = "-";
     write(std::move(r));
   }
@@ -436,8 +445,32 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void after_write(beast::error_code ec, int status) {
     log_request(status);
+    if (!ec && !keep_alive_ && body_unread_ && !state_->stopping) return linger();
     if (ec || !keep_alive_) return close();
     read_header();
+  }
+
+  // Answered before the request body was read (413, 503, a refused upload): closing now would
+  // make the kernel reset the connection when more of the body arrives, and the reset can
+  // destroy the answer before the client reads it (it then sees EPIPE or ECONNRESET, not the
+  // 413). So stop sending, drop what still comes for a while, then close. Idle meanwhile, so a
+  // server stop closes it at once.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    idle_ = true;
+    linger_scratch_ = std::make_unique<std::array<char, 64 * 1024>>();
+    linger_read(std::chrono::steady_clock::now() + kLingerTotal);
+  }
+
+  void linger_read(std::chrono::steady_clock::time_point deadline) {
+    if (closing_ || std::chrono::steady_clock::now() >= deadline) return close();
+    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(kLingerIdle, deadline - std::chrono::steady_clock::now()));
+    stream_.async_read_some(net::buffer(*linger_scratch_), [self = shared_from_this(), deadline](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();  // the client closed, went quiet, or the server stops
+      self->linger_read(deadline);
+    });
   }
 
   void log_request(int status) {
@@ -469,6 +502,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   RouteMatch match_;
   std::string peer_;
   bool keep_alive_ = true;
+  bool body_unread_ = false;  // the request's body may not have been read to its end
+  std::unique_ptr<std::array<char, 64 * 1024>> linger_scratch_;
   bool idle_ = true;
   bool closing_ = false;
   std::chrono::steady_clock::time_point started_;
