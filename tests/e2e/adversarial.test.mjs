@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { fakeProcs, killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { fakeProcs, startFakeVmServer } from './lib/fake_qemu.mjs';
 import { decodePayload, readSecret, signToken } from './lib/jwt.mjs';
 import { api, parseRaw, rawRequest, registerUser, sleep, uniqueLogin } from './lib/server.mjs';
 
@@ -27,9 +27,7 @@ before(async () => {
 });
 after(async () => {
   if (!server) return;
-  await server.stop({ keepData: true });
-  await killFakes(server.dataDir);
-  await server.stop();
+  await server.stop();  // ends its fake QEMUs too (lib/server.mjs)
 });
 
 const me = (auth) => api(server, 'GET', '/me', auth);

@@ -10,18 +10,14 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { startFakeVmServer } from './lib/fake_qemu.mjs';
 import { multipart } from './lib/multipart.mjs';
 import { api, prepareEnv, registerUser, runVmshare, startServer, uniqueLogin } from './lib/server.mjs';
 import { createAdmin, waitFor } from './lib/vm_helpers.mjs';
 
 const servers = [];
 after(async () => {
-  for (const s of servers) {
-    await s.stop({ keepData: true });
-    await killFakes(s.dataDir);
-    await s.stop();
-  }
+  for (const s of servers) await s.stop();  // ends their fake QEMUs too (lib/server.mjs)
 });
 async function fakeVmServer(env) {
   const s = await startFakeVmServer({ env });

@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { fakeProcs, killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { fakeProcs, startFakeVmServer } from './lib/fake_qemu.mjs';
 import { api, registerUser } from './lib/server.mjs';
 import { filesMb, quotaOf } from './lib/snapshot_helpers.mjs';
 import { createAdmin, waitFor } from './lib/vm_helpers.mjs';
@@ -35,8 +35,7 @@ after(async () => {
   const last = servers.at(-1);
   if (!last) return;
   await last.stop({ keepData: true });
-  await killFakes(last.dataDir);
-  for (const s of servers) await s.stop();
+  for (const s of servers) await s.stop();  // the first ends the fake QEMUs (lib/server.mjs)
 });
 
 // A console viewer: the WebSocket upgrade with the owner's bearer token, kept open.

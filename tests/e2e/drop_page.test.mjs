@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser, openPage, snap } from './lib/browser.mjs';
-import { killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { startFakeVmServer } from './lib/fake_qemu.mjs';
 import { ROOT, registerUser } from './lib/server.mjs';
 import { runScript } from './lib/vm_helpers.mjs';
 
@@ -25,10 +25,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  // VMs outlive their server by design: the fake QEMUs are ended by hand.
-  await server?.stop({ keepData: true });
-  if (server) await killFakes(server.dataDir);
-  await server?.stop();
+  await server?.stop();  // ends its fake QEMUs too (lib/server.mjs)
 });
 
 describe('console page: send files to the VM', () => {

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { fakeCatalog, killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { fakeCatalog, startFakeVmServer } from './lib/fake_qemu.mjs';
 import { RfbClient, openConsoleSocket } from './lib/rfb_client.mjs';
 import { api, registerUser, runVmshare } from './lib/server.mjs';
 import { waitFor } from './lib/vm_helpers.mjs';
@@ -23,9 +23,7 @@ before(async () => {
 });
 after(async () => {
   if (!server) return;
-  await server.stop({ keepData: true });
-  await killFakes(server.dataDir);
-  await server.stop();
+  await server.stop();  // ends its fake QEMUs too (lib/server.mjs)
 });
 
 const wsBase = () => `ws://127.0.0.1:${server.port}`;

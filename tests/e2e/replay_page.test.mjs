@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { launchBrowser, litPixels, openPage, snap } from './lib/browser.mjs';
-import { killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { startFakeVmServer } from './lib/fake_qemu.mjs';
 import { ROOT, api, registerUser, sleep } from './lib/server.mjs';
 import { waitFor } from './lib/vm_helpers.mjs';
 
@@ -24,9 +24,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (!server) return;
-  await server.stop({ keepData: true });
-  await killFakes(server.dataDir);
-  await server.stop();
+  await server.stop();  // ends its fake QEMUs too (lib/server.mjs)
 });
 
 test('a recording is listed on the dashboard and replays with speed, pause and seek', async () => {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { fakeProcs, killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { fakeProcs, startFakeVmServer } from './lib/fake_qemu.mjs';
 import { STORAGE, api, randomSuffix, registerUser, sleep, uniqueLogin } from './lib/server.mjs';
 import { createAdmin, saveArtifact, waitFor } from './lib/vm_helpers.mjs';
 
@@ -46,9 +46,7 @@ after(async () => {
     await sh(command('VMSHARE_TEST_PG_START_CMD'), { timeout: 60000 }).catch(() => {});
     await sh(command('VMSHARE_TEST_REDIS_START_CMD'), { timeout: 60000 }).catch(() => {});
   }
-  await server.stop({ keepData: true });
-  await killFakes(server.dataDir);
-  await server.stop();
+  await server.stop();  // ends its fake QEMUs too (lib/server.mjs)
 });
 
 // A console viewer: the WebSocket upgrade with the owner's bearer token, kept open.

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 
-import { killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { startFakeVmServer } from './lib/fake_qemu.mjs';
 import { RfbClient, openConsoleSocket } from './lib/rfb_client.mjs';
 import { api, registerUser } from './lib/server.mjs';
 import { sqlValue } from './lib/snapshot_helpers.mjs';
@@ -26,9 +26,7 @@ before(async () => {
 });
 after(async () => {
   if (!server) return;
-  await server.stop({ keepData: true });
-  await killFakes(server.dataDir);
-  await server.stop();
+  await server.stop();  // ends its fake QEMUs too (lib/server.mjs)
 });
 
 async function ownerWithVm() {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
-import { killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { startFakeVmServer } from './lib/fake_qemu.mjs';
 import { api, registerUser, sleep } from './lib/server.mjs';
 import { filesMb, quotaOf, snapshotPath } from './lib/snapshot_helpers.mjs';
 import { waitFor } from './lib/vm_helpers.mjs';
@@ -18,9 +18,7 @@ let server;
 before(async () => { server = await startFakeVmServer({ env: { VMSHARE_MAX_VMS: String(USERS + 2) } }); });
 after(async () => {
   if (!server) return;
-  await server.stop({ keepData: true });
-  await killFakes(server.dataDir);
-  await server.stop();
+  await server.stop();  // ends its fake QEMUs too (lib/server.mjs)
 });
 
 const call = (u, method, route, json) => api(server, method, route, { token: u.token, json, timeoutMs: 60000 });

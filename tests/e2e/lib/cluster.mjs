@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { fakeCatalog, killFakes, startFakeVmServer } from './fake_qemu.mjs';
+import { fakeCatalog, startFakeVmServer } from './fake_qemu.mjs';
 import { api, freePort, productionStorage, randomSuffix, sleep, startServer } from './server.mjs';
 
 const run = promisify(execFile);
@@ -55,8 +55,7 @@ export async function startCluster({ hosts = ['127.0.0.2', '127.0.0.3', '127.0.0
     async stop() {
       if (cluster.nginx) await cluster.nginx.stop();
       for (const n of nodes) if (n) await n.stop({ keepData: true });
-      for (const n of nodes) if (n) await killFakes(n.dataDir);
-      for (const n of nodes) if (n) rmSync(n.dataDir, { recursive: true, force: true });
+      for (const n of nodes) if (n) await n.stop();  // ends their VMs, removes their folders (lib/server.mjs)
       await store.cleanup();
     },
   };
