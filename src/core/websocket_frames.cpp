@@ -66,14 +66,21 @@ std::size_t ClientFrameReader::header_needed() const {
   if (header_size_ < 2) return 2;
   const auto len7 = header_[1] & 0x7f;
   const std::size_t extended = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-  return 2 + extended + 4;  // every client frame is masked; checked in parse_header
+  return 2 + extended + 4;  // every client frame is masked (checked by first_bytes_valid)
 }
 
-bool ClientFrameReader::parse_header() {
+// Checks that need only the first two bytes, so a bad frame is refused at once rather than
+// after bytes that may never come (an unmasked frame has no mask to wait for).
+bool ClientFrameReader::first_bytes_valid() {
   const std::uint8_t b0 = header_[0], b1 = header_[1];
   if (b0 & 0x70) return fail("reserved bits set"), false;
   if (!(b1 & 0x80)) return fail("unmasked frame"), false;
   if (!known_opcode(b0 & 0x0f)) return fail("unknown opcode"), false;
+  return true;
+}
+
+bool ClientFrameReader::parse_header() {
+  const std::uint8_t b0 = header_[0], b1 = header_[1];
   opcode_ = static_cast<Opcode>(b0 & 0x0f);
   final_ = (b0 & 0x80) != 0;
   std::uint64_t length = b1 & 0x7f;
@@ -133,7 +140,10 @@ ClientFrameReader::Status ClientFrameReader::feed(const std::uint8_t* data, std:
   while (status_ == Status::ok && (at < size || (stage_ == Stage::payload && remaining_ == 0))) {
     if (stage_ == Stage::header) {
       // Bytes only up to the end of the header: the next frame's bytes are not the header's.
-      while (at < size && header_size_ < header_needed()) header_[header_size_++] = data[at++];
+      while (at < size && header_size_ < header_needed()) {
+        header_[header_size_++] = data[at++];
+        if (header_size_ == 2 && !first_bytes_valid()) return status_;
+      }
       if (header_size_ < header_needed()) break;
       if (!parse_header()) break;
       stage_ = Stage::payload;

@@ -74,6 +74,7 @@ class ClientFrameReader {
 
  private:
   enum class Stage { header, payload };
+  bool first_bytes_valid();
   bool parse_header();  // header_ is complete: validate and start the payload; false on error
   std::size_t header_needed() const;
   void finish_frame(std::vector<Control>& controls);

@@ -1,14 +1,17 @@
 #include "vm/console_bridge.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
-#include <boost/beast/websocket/error.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "vm/console_stats.h"
 
@@ -16,14 +19,6 @@ namespace vmshare::vm {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = boost::beast::websocket;
-
-namespace {
-// RFC 6455: a close frame's payload is at most 125 bytes, two of which are the code.
-std::string clamp_reason(const std::string& reason) {
-  return reason.size() <= 123 ? reason : reason.substr(0, 123);
-}
-}  // namespace
 
 void ConsoleBridge::tune_vm_end(int fd) {
   const int size = kVmSendBuffer;
@@ -50,7 +45,7 @@ std::shared_ptr<ConsoleBridge> ConsoleBridge::start_connected(WebSocketStream&& 
   net::dispatch(bridge->strand_, [bridge, ec] {
     if (ec) {
       spdlog::warn("console {}: {}", bridge->vm_label(), ec.message());
-      return bridge->shut_down(websocket::close_code::try_again_later, "console unavailable");
+      return bridge->shut_down(ws::kCloseTryAgainLater, "console unavailable");
     }
     ++bridge->ops_;
     bridge->on_connected({});
@@ -66,33 +61,47 @@ std::string label_of_path(const std::string& path) {
   const auto parent = path.rfind('/', slash - 1);
   return path.substr(parent + 1, slash - parent - 1);
 }
+
+// Beast answered the upgrade; from here the bridge frames itself. Destroying Beast's stream here
+// also ends its keep-alive timer, which would otherwise write pings to a socket it no longer has.
+boost::asio::ip::tcp::socket take_socket(WebSocketStream&& accepted) {
+  WebSocketStream ws(std::move(accepted));
+  return beast::get_lowest_layer(ws).release_socket();
+}
+
+bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 }  // namespace
 
 ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, ViewerSpec spec, Hooks hooks)
     : strand_(ws.get_executor()),
-      ws_(std::move(ws)),
+      tcp_(take_socket(std::move(ws))),
       vnc_(strand_),
       close_timer_(strand_),
+      keepalive_timer_(strand_),
       vnc_path_(std::move(vnc_socket_path)),
       label_(label_of_path(vnc_path_)),
       spec_(std::move(spec)),
       meter_(std::make_shared<ViewerMeter>(ViewerMeter::Clock::now())),
       hooks_(std::move(hooks)),
-      to_browser_(new char[kToBrowserBytes]),
-      to_vm_(new char[kToVmBytes]) {
-  // One frame per chunk: Beast's default auto-fragmenting would cut every chunk into
-  // 4 KiB frames, each its own write system call.
-  ws_.auto_fragment(false);
-  ws_.binary(true);
-  // A frame's tail would otherwise wait for the browser's delayed ACK (Nagle): ~40 ms a frame.
+      from_browser_(new std::uint8_t[kToVmBytes]) {
   error_code ignored;
-  beast::get_lowest_layer(ws_).socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+  // A frame's tail would otherwise wait for the browser's delayed ACK (Nagle): ~40 ms a frame.
+  tcp_.set_option(net::ip::tcp::no_delay(true), ignored);
+  tcp_.native_non_blocking(true, ignored);  // splice and send below must never block the loop
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+    pipe_read_ = fds[0];
+    pipe_write_ = fds[1];
+    pipe_size_ = static_cast<std::size_t>(std::max(::fcntl(pipe_write_, F_GETPIPE_SZ), 4096));
+  }
   console_stats().open.fetch_add(1, std::memory_order_relaxed);
 }
 
 ConsoleBridge::~ConsoleBridge() {
   // Only reached without finishing when the io_context is destroyed with our handlers queued.
   if (!finished_) fire_closed();
+  if (pipe_read_ >= 0) ::close(pipe_read_);
+  if (pipe_write_ >= 0) ::close(pipe_write_);
 }
 
 void ConsoleBridge::register_viewer() {
@@ -115,7 +124,7 @@ ViewerInfo ConsoleBridge::info() const {
 
 void ConsoleBridge::close(const std::string& reason) {
   net::post(strand_, [self = shared_from_this(), reason] {
-    self->shut_down(websocket::close_code::going_away, reason.empty() ? "closed" : reason);
+    self->shut_down(ws::kCloseGoingAway, reason.empty() ? "closed" : reason);
   });
 }
 
@@ -125,7 +134,7 @@ void ConsoleBridge::connect() {
     endpoint = boost::asio::local::stream_protocol::endpoint(vnc_path_);
   } catch (const std::exception& e) {  // path longer than sun_path
     spdlog::warn("console {}: {}", vm_label(), e.what());
-    return shut_down(websocket::close_code::try_again_later, "console unavailable");
+    return shut_down(ws::kCloseTryAgainLater, "console unavailable");
   }
   ++ops_;
   vnc_.async_connect(endpoint, [self = shared_from_this()](error_code ec) { self->on_connected(ec); });
@@ -136,69 +145,238 @@ void ConsoleBridge::on_connected(error_code ec) {
   if (closing_) return finish_if_idle();
   if (ec) {
     spdlog::warn("console {}: connect failed: {}", vm_label(), ec.message());
-    return shut_down(websocket::close_code::try_again_later, "console unavailable");
+    return shut_down(ws::kCloseTryAgainLater, "console unavailable");
+  }
+  if (pipe_read_ < 0) {
+    spdlog::warn("console {}: no pipe: {}", vm_label(), std::strerror(errno));
+    return shut_down(ws::kCloseTryAgainLater, "console unavailable");
   }
   spdlog::debug("console {}: bridged", vm_label());
-  read_vm();
+  begin();
+}
+
+void ConsoleBridge::begin() {
+  error_code ignored;
+  vnc_.native_non_blocking(true, ignored);
+  last_from_browser_ = std::chrono::steady_clock::now();
+  arm_keepalive();
   read_browser();
+  pump();
 }
 
-// VNC -> browser: read one chunk, write it as one binary message, only then read again.
-void ConsoleBridge::read_vm() {
+// ---- the one writer to the browser ----
+
+// Sends what is due, in order: the rest of the data frame being sent, then one control frame,
+// then (while open) the next chunk from the VM. Returns when every source waits or is done.
+void ConsoleBridge::pump() {
+  while (tcp_.is_open() && !waiting_writable_) {
+    Step step;
+    if (header_sent_ < header_size_ || in_pipe_ > 0) {
+      step = send_frame_part();
+    } else if (control_sent_ < control_out_.size()) {
+      step = send_control_part();
+    } else if (!close_wanted_.empty() && !close_sent_) {
+      control_out_ = std::move(close_wanted_);
+      close_wanted_.clear();
+      control_sent_ = 0;
+      close_sent_ = true;  // it is the last frame: nothing is queued behind it
+      continue;
+    } else if (close_sent_) {
+      if (close_received_ || !await_close_reply_) close_tcp();  // the closing handshake is complete
+      return finish_if_idle();
+    } else if (pong_wanted_) {
+      control_out_ = ws::control_frame(ws::Opcode::pong, *pong_wanted_);
+      control_sent_ = 0;
+      pong_wanted_.reset();
+      continue;
+    } else if (ping_wanted_) {
+      control_out_ = ws::control_frame(ws::Opcode::ping, "");
+      control_sent_ = 0;
+      ping_wanted_ = false;
+      continue;
+    } else if (!closing_ && !waiting_vm_) {
+      step = splice_from_vm();
+    } else {
+      return;
+    }
+    if (step != Step::progressed) return;
+  }
+}
+
+ConsoleBridge::Step ConsoleBridge::send_frame_part() {
+  const int fd = tcp_.native_handle();
+  ssize_t n;
+  if (header_sent_ < header_size_) {
+    // MSG_MORE: the header waits for the payload, so both leave in the same segments.
+    n = ::send(fd, header_.data() + header_sent_, header_size_ - header_sent_, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+    if (n > 0) header_sent_ += static_cast<std::size_t>(n);
+  } else {
+    n = ::splice(pipe_read_, nullptr, fd, nullptr, in_pipe_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) in_pipe_ -= static_cast<std::size_t>(n);
+    if (n > 0 && in_pipe_ == 0) {
+      console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(frame_bytes_), std::memory_order_relaxed);
+      header_size_ = header_sent_ = 0;
+    }
+  }
+  if (n >= 0) return Step::progressed;
+  if (would_block(errno)) {
+    wait_browser_writable();
+    return Step::waiting;
+  }
+  if (errno == EINTR) return Step::progressed;
+  spdlog::debug("console {}: WebSocket write: {}", vm_label(), std::strerror(errno));
+  browser_failed();
+  return Step::stopped;
+}
+
+ConsoleBridge::Step ConsoleBridge::send_control_part() {
+  const ssize_t n = ::send(tcp_.native_handle(), control_out_.data() + control_sent_,
+                           control_out_.size() - control_sent_, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n >= 0) {
+    control_sent_ += static_cast<std::size_t>(n);
+    if (control_sent_ == control_out_.size()) {
+      control_out_.clear();
+      control_sent_ = 0;
+    }
+    return Step::progressed;
+  }
+  if (would_block(errno)) {
+    wait_browser_writable();
+    return Step::waiting;
+  }
+  if (errno == EINTR) return Step::progressed;
+  spdlog::debug("console {}: WebSocket write: {}", vm_label(), std::strerror(errno));
+  browser_failed();
+  return Step::stopped;
+}
+
+// Moves what the VM has sent (up to the pipe's size) into the pipe and starts its frame.
+ConsoleBridge::Step ConsoleBridge::splice_from_vm() {
+  const ssize_t n =
+      ::splice(vnc_.native_handle(), nullptr, pipe_write_, nullptr, pipe_size_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (n > 0) {
+    const auto bytes = static_cast<std::size_t>(n);
+    if (auto latency = meter_->bytes_from_vm(bytes, ViewerMeter::Clock::now())) observe_input_latency(*latency);
+    in_pipe_ = frame_bytes_ = bytes;
+    header_size_ = ws::server_frame_header(ws::Opcode::binary, bytes, header_);
+    header_sent_ = 0;
+    if (bytes == pipe_size_ && pipe_size_ < kToBrowserMaxBytes) {
+      // A full pipe: more was waiting. A bigger one halves the splices and frames per update.
+      const int grown = ::fcntl(pipe_write_, F_SETPIPE_SZ, static_cast<int>(pipe_size_ * 2));
+      if (grown > 0) pipe_size_ = static_cast<std::size_t>(grown);
+    }
+    return Step::progressed;
+  }
+  if (n < 0 && would_block(errno)) {
+    wait_vm_readable();
+    return Step::waiting;
+  }
+  if (n < 0 && errno == EINTR) return Step::progressed;
+  if (n < 0) spdlog::info("console {}: VNC read: {}", vm_label(), std::strerror(errno));
+  shut_down(ws::kCloseGoingAway, "console closed by the VM");
+  return Step::stopped;
+}
+
+void ConsoleBridge::wait_browser_writable() {
+  waiting_writable_ = true;
   ++ops_;
-  vnc_.async_read_some(net::buffer(to_browser_.get(), to_browser_size_),
-                       [self = shared_from_this()](error_code ec, std::size_t n) { self->on_vm_read(ec, n); });
+  tcp_.async_wait(TcpSocket::wait_write, [self = shared_from_this()](error_code ec) {
+    self->op_done();
+    self->waiting_writable_ = false;
+    if (ec) {
+      if (ec != net::error::operation_aborted) self->browser_failed();
+      return self->finish_if_idle();
+    }
+    self->pump();
+  });
 }
 
-void ConsoleBridge::on_vm_read(error_code ec, std::size_t n) {
-  op_done();
-  if (closing_) return finish_if_idle();
-  if (ec) {
-    if (ec != net::error::eof) spdlog::info("console {}: VNC read: {}", vm_label(), ec.message());
-    return shut_down(websocket::close_code::going_away, "console closed by the VM");
-  }
-  if (auto latency = meter_->bytes_from_vm(n, ViewerMeter::Clock::now())) observe_input_latency(*latency);
+void ConsoleBridge::wait_vm_readable() {
+  waiting_vm_ = true;
   ++ops_;
-  ws_.async_write(net::buffer(to_browser_.get(), n),
-                  [self = shared_from_this()](error_code ec, std::size_t n) { self->on_browser_written(ec, n); });
+  vnc_.async_wait(VncSocket::wait_read, [self = shared_from_this()](error_code ec) {
+    self->op_done();
+    self->waiting_vm_ = false;
+    if (self->closing_) return self->finish_if_idle();
+    if (ec) {
+      spdlog::info("console {}: VNC wait: {}", self->vm_label(), ec.message());
+      return self->shut_down(ws::kCloseGoingAway, "console closed by the VM");
+    }
+    self->pump();
+  });
 }
 
-void ConsoleBridge::on_browser_written(error_code ec, std::size_t n) {
-  op_done();
-  if (closing_) return finish_if_idle();
-  if (ec) {
-    spdlog::debug("console {}: WebSocket write: {}", vm_label(), ec.message());
-    return shut_down(websocket::close_code::none, {});
-  }
-  console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
-  if (n == to_browser_size_ && to_browser_size_ < kToBrowserMaxBytes) {
-    // A full read: more was waiting. A bigger buffer halves the reads and writes per update.
-    to_browser_size_ *= 2;
-    to_browser_.reset(new char[to_browser_size_]);
-  }
-  read_vm();
+// The browser's connection failed or was reset: nothing more can be sent to it.
+void ConsoleBridge::browser_failed() {
+  if (!closing_) return shut_down(ws::kCloseNormal, {});
+  close_tcp();
 }
 
-// Browser -> VNC. RFB is a byte stream, so WebSocket message boundaries and the text/binary
-// flag do not matter. Every chunk goes through the client-stream parser first (headers only:
-// bodies are skipped): a control viewer's chunk is then forwarded as is, a view-only viewer's
-// as the filter leaves it; a malformed stream closes this viewer with "protocol error".
+// ---- browser -> VM ----
+
 void ConsoleBridge::read_browser() {
+  if (reading_browser_ || !tcp_.is_open() || close_received_) return;
+  reading_browser_ = true;
   ++ops_;
-  ws_.async_read_some(net::buffer(to_vm_.get(), kToVmBytes),
-                      [self = shared_from_this()](error_code ec, std::size_t n) { self->on_browser_read(ec, n); });
+  tcp_.async_read_some(net::buffer(from_browser_.get(), kToVmBytes),
+                       [self = shared_from_this()](error_code ec, std::size_t n) { self->on_browser_read(ec, n); });
 }
 
 void ConsoleBridge::on_browser_read(error_code ec, std::size_t n) {
   op_done();
-  if (closing_) return finish_if_idle();
+  reading_browser_ = false;
   if (ec) {
-    if (ec != websocket::error::closed) spdlog::debug("console {}: WebSocket read: {}", vm_label(), ec.message());
-    return shut_down(websocket::close_code::none, {});
+    if (ec != net::error::eof && ec != net::error::operation_aborted)
+      spdlog::debug("console {}: WebSocket read: {}", vm_label(), ec.message());
+    if (ec != net::error::operation_aborted) browser_failed();
+    return finish_if_idle();
   }
-  if (n == 0) return read_browser();  // an empty frame
-  const auto* data = reinterpret_cast<const std::uint8_t*>(to_vm_.get());
-  net::const_buffer forward(to_vm_.get(), n);  // control: the chunk as it came
+  last_from_browser_ = std::chrono::steady_clock::now();
+  browser_data_.clear();
+  controls_.clear();
+  const auto status = frames_.feed(from_browser_.get(), n, browser_data_, controls_);
+  for (const auto& control : controls_) on_control(control);
+  if (status == ws::ClientFrameReader::Status::error) {
+    spdlog::info("console {}: viewer {} closed: WebSocket protocol error ({})", vm_label(), viewer_id_,
+                 frames_.error_reason());
+    await_close_reply_ = false;  // RFC 6455 7.1.7: fail the connection, no closing handshake
+    shut_down(ws::kCloseProtocolError, "WebSocket protocol error");
+    return finish_if_idle();
+  }
+  if (closing_) {  // waiting for the browser's close frame: data no longer matters
+    read_browser();
+    pump();
+    return finish_if_idle();
+  }
+  pump();  // a pong to send, perhaps
+  forward_to_vm();
+}
+
+void ConsoleBridge::on_control(const ws::ClientFrameReader::Control& control) {
+  switch (control.opcode) {
+    case ws::Opcode::ping:
+      if (!closing_) pong_wanted_ = control.payload;
+      break;
+    case ws::Opcode::close:
+      close_received_ = true;
+      if (!closing_) {
+        const auto code = control.close_code == ws::kCloseNoStatus ? ws::kCloseNormal : control.close_code;
+        shut_down(code, "closed by the viewer");
+      }
+      break;
+    default:  // pong: an answer to our keep-alive ping; the read already counts as activity
+      break;
+  }
+}
+
+// RFB is a byte stream, so WebSocket message boundaries and the text/binary flag do not matter.
+// Every chunk goes through the client-stream parser first (headers only: bodies are skipped): a
+// control viewer's chunk is then forwarded as is, a view-only viewer's as the filter leaves it.
+void ConsoleBridge::forward_to_vm() {
+  if (browser_data_.empty()) return read_browser();
+  const auto* data = reinterpret_cast<const std::uint8_t*>(browser_data_.data());
+  const auto n = browser_data_.size();
+  net::const_buffer forward(browser_data_.data(), n);
   const std::vector<RfbClientStream::Message>* messages = &messages_;
   RfbClientStream::Status status;
   if (spec_.mode == ViewerMode::view_only) {
@@ -233,15 +411,18 @@ void ConsoleBridge::protocol_error() {
   const auto& why = spec_.mode == ViewerMode::view_only ? filter_.stream().error() : stream_.error();
   spdlog::info("console {}: viewer {} closed: malformed RFB stream ({})", vm_label(), viewer_id_, why);
   console_stats().protocol_errors.fetch_add(1, std::memory_order_relaxed);
-  shut_down(websocket::close_code::policy_error, "protocol error");
+  shut_down(ws::kClosePolicy, "protocol error");
 }
 
 void ConsoleBridge::on_vm_written(error_code ec, std::size_t n) {
   op_done();
-  if (closing_) return finish_if_idle();
+  if (closing_) {
+    read_browser();  // for the browser's close frame
+    return finish_if_idle();
+  }
   if (ec) {
     spdlog::info("console {}: VNC write: {}", vm_label(), ec.message());
-    return shut_down(websocket::close_code::going_away, "console closed by the VM");
+    return shut_down(ws::kCloseGoingAway, "console closed by the VM");
   }
   if (input_in_flight_) {  // the VM has the input now: the latency clock starts
     input_in_flight_ = false;
@@ -251,38 +432,68 @@ void ConsoleBridge::on_vm_written(error_code ec, std::size_t n) {
   read_browser();
 }
 
-void ConsoleBridge::shut_down(websocket::close_code code, const std::string& reason) {
+// ---- keep-alive and teardown ----
+
+void ConsoleBridge::arm_keepalive() {
+  ++ops_;
+  keepalive_timer_.expires_after(hooks_.timing.ping_after_idle / 2);
+  keepalive_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    self->op_done();
+    if (ec || self->closing_) return self->finish_if_idle();
+    const auto idle = std::chrono::steady_clock::now() - self->last_from_browser_;
+    if (idle >= self->hooks_.timing.idle_timeout) {
+      spdlog::debug("console {}: viewer {} silent for {} ms: closed", self->vm_label(), self->viewer_id_,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(idle).count());
+      return self->shut_down(ws::kCloseGoingAway, {});
+    }
+    if (idle >= self->hooks_.timing.ping_after_idle) {
+      self->ping_wanted_ = true;
+      self->pump();
+    }
+    self->arm_keepalive();
+  });
+}
+
+void ConsoleBridge::shut_down(std::uint16_t code, const std::string& reason) {
   if (closing_) return;
   closing_ = true;
   error_code ignored;
-  vnc_.close(ignored);  // aborts a pending VNC read/write/connect
-  if (!reason.empty() && ws_.is_open()) {
-    // async_close waits for an outstanding message write; a browser that stopped reading
-    // would hold it forever, hence the grace timer that cuts the connection.
-    ++ops_;
-    ws_.async_close(websocket::close_reason(code, clamp_reason(reason)), [self = shared_from_this()](error_code) {
-      self->op_done();
-      self->close_timer_.cancel();
-      beast::get_lowest_layer(self->ws_).close();
-      self->finish_if_idle();
-    });
-    ++ops_;
-    close_timer_.expires_after(kCloseGrace);
-    close_timer_.async_wait([self = shared_from_this()](error_code ec) {
-      self->op_done();
-      if (!ec) beast::get_lowest_layer(self->ws_).close();
-      self->finish_if_idle();
-    });
-  } else {
-    beast::get_lowest_layer(ws_).close();  // aborts a pending WebSocket read/write
+  keepalive_timer_.cancel();
+  vnc_.close(ignored);  // aborts a pending VNC wait, write or connect
+  pong_wanted_.reset();
+  ping_wanted_ = false;
+  if (reason.empty() || !tcp_.is_open()) {
+    close_tcp();
+    return finish_if_idle();
   }
+  // After the data frame being sent, if any (pump). A browser that stopped reading would hold
+  // it forever, hence the grace timer that cuts the connection.
+  close_wanted_ = ws::close_frame(code, reason);
+  ++ops_;
+  close_timer_.expires_after(kCloseGrace);
+  close_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    self->op_done();
+    if (!ec) self->close_tcp();
+    self->finish_if_idle();
+  });
+  read_browser();  // the browser's close frame ends the handshake
+  pump();
   finish_if_idle();
+}
+
+void ConsoleBridge::close_tcp() {
+  error_code ignored;
+  close_timer_.cancel();
+  if (!tcp_.is_open()) return;
+  tcp_.shutdown(TcpSocket::shutdown_both, ignored);
+  tcp_.close(ignored);  // aborts a pending read or wait
 }
 
 void ConsoleBridge::op_done() { --ops_; }
 
 void ConsoleBridge::finish_if_idle() {
   if (!closing_ || ops_ > 0 || finished_) return;
+  if (tcp_.is_open()) close_tcp();  // nothing left to wait for
   fire_closed();
 }
 

@@ -2,47 +2,63 @@
 // The console bridge: one accepted WebSocket (noVNC, binary RFB) <-> one VM's VNC UNIX socket.
 //
 // Shape (Beast's advanced server habits): an enable_shared_from_this object whose async calls
-// keep it alive, everything on the WebSocket's executor, which must be a strand (the HTTP server
-// accepts every connection on its own strand of one I/O thread's loop, so a console never hops
-// threads per chunk). Two pumps, each read -> write -> read with one buffer: a side is read only
-// once the previous chunk has been written to the other, so each side has at most one write
-// outstanding and a slow peer stops the other side's reads (backpressure all the way to QEMU and
-// to the browser's TCP window).
+// keep it alive, everything on the accepted connection's executor, which must be a strand (the
+// HTTP server accepts every connection on its own strand of one I/O thread's loop, so a console
+// never hops threads per chunk).
 //
-// Relay cost (docs/benchmarks.md, issue 15): per chunk the VM side costs one read system call
-// and the browser side one gathered write (frame header + payload, one WebSocket frame, no
-// fragmenting, no compression, no masking: server to client). So the chunk size sets the cost
-// per frame: the VM -> browser buffer starts at kToBrowserBytes and doubles each time a read
-// fills it, up to kToBrowserMaxBytes (a raw 720x400 frame, 1.1 MB, then takes two reads instead
-// of nine); a console that only shows text never grows. QEMU's end of the socketpair gets
-// kVmSendBuffer (tune_vm_end) so it can queue a whole update for one read.
+// VM -> browser, the heavy direction (a raw 720x400 update is 1.1 MB): Beast answers the
+// upgrade, then the bridge takes the TCP socket and frames itself (core/websocket_frames.h), so
+// that the VM's bytes are spliced (splice(2)) from the VNC socket into a pipe and from the pipe
+// into the TCP socket, never copied through user space: per chunk one splice in, one header
+// send (MSG_MORE, so header and payload leave in the same segments), one splice out. The pipe
+// starts at kToBrowserBytes and doubles while a splice fills it, up to kToBrowserMaxBytes (a
+// console that only shows text never grows); QEMU's end of the socketpair gets kVmSendBuffer
+// (tune_vm_end) so it can queue a whole update for one splice. The pipe is read again only once
+// the previous chunk has left for the browser, so a slow browser stops reads from the VM
+// (backpressure to QEMU and to the browser's TCP window).
 //
-// Memory bound per console: at most kToBrowserMaxBytes + kToVmBytes of buffers (1 MiB + 16
-// KiB), whatever the traffic; the client-stream parser's state (a 20-byte header), the list of
-// messages of one chunk (at most kToVmBytes / 4 entries of 24 bytes, 96 KiB, for a chunk of
-// 4-byte messages) and, view-only, the filtered chunk (kToVmBytes + 20); plus the kernel's
-// socket buffers (QEMU's end at most twice kVmSendBuffer; the TCP socket as the kernel tunes it).
+// One writer: every byte to the browser goes through pump(), which finishes a data frame before
+// any control frame (pong, keep-alive ping, close) and sends at most one control frame at a time;
+// the latest ping is the one answered (RFC 6455 5.5.3). Keep-alive as Beast's was: a ping after
+// Timing::ping_after_idle without a byte from the browser, the connection cut after
+// Timing::idle_timeout.
 //
-// Client stream: every chunk from the browser is parsed (rfb_client_stream.h) before any of it
-// reaches the VM. control: forwarded as it came; view_only: only whole non-input messages, with
-// ClientInit made shared. Malformed (either mode): that viewer alone is closed with
-// "protocol error" (WebSocket code 1008) and nothing of the chunk is forwarded.
+// Browser -> VM: frames are read into a kToVmBytes buffer and unmasked; the RFB client stream is
+// parsed (rfb_client_stream.h) before any of it reaches the VM. control: forwarded as it came;
+// view_only: only whole non-input messages, with ClientInit made shared. Malformed RFB (either
+// mode): that viewer alone is closed with "protocol error" (1008); a WebSocket protocol
+// violation closes it with 1002. The next read waits until the chunk is written to the VM.
+//
+// Memory bound per console: the pipe (at most kToBrowserMaxBytes of page references), the read
+// buffer and its unmasked copy (2 x kToVmBytes), the client-stream parser's state (a 20-byte
+// header), the messages of one chunk (at most kToVmBytes / 4 entries of 24 bytes), view-only the
+// filtered chunk (kToVmBytes + 20), one control frame in flight and one pending pong (127 bytes
+// each); plus the kernel's socket buffers (QEMU's end at most twice kVmSendBuffer; the TCP
+// socket as the kernel tunes it). Pipe sizes are charged to vmshare's user (fs.pipe-user-pages-
+// soft, 64 MiB by default): past it the kernel refuses to grow a pipe and the console keeps
+// working with smaller chunks.
 //
 // Teardown: either side closing or failing closes both. A WebSocket that is still open gets a
-// close frame with a reason; if the peer does not finish the closing handshake within
-// kCloseGrace the TCP connection is cut. on_closed fires exactly once, after the last
-// operation of the bridge has completed.
+// close frame with a reason (after the data frame being sent, if any); if the peer does not
+// finish the closing handshake within kCloseGrace the TCP connection is cut. on_closed fires
+// exactly once, after the last operation of the bridge has completed.
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include <array>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "core/websocket_frames.h"
 #include "vm/console_stats.h"
 #include "vm/rfb_client_stream.h"
 #include "vm/console_viewers.h"
@@ -54,14 +70,20 @@ using WebSocketStream = boost::beast::websocket::stream<boost::beast::tcp_stream
 
 class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
  public:
+  // Keep-alive, the same as the HTTP server set on Beast's stream before (tests shorten it).
+  struct Timing {
+    std::chrono::milliseconds ping_after_idle{30'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+  };
   struct Hooks {
     std::function<void()> on_closed;  // exactly once, on any thread; may be empty
+    Timing timing{};
   };
 
-  // One buffer per direction, sized for the traffic: framebuffer updates flow to the browser
-  // (a raw 720x400 frame is 1.1 MB), only keys, pointer events and requests flow to the VM.
-  static constexpr std::size_t kToBrowserBytes = 128 * 1024;      // to start with
-  static constexpr std::size_t kToBrowserMaxBytes = 1024 * 1024;  // grown to while reads fill it
+  // Sized for the traffic: framebuffer updates flow to the browser (a raw 720x400 frame is
+  // 1.1 MB) through a pipe, only keys, pointer events and requests flow to the VM.
+  static constexpr std::size_t kToBrowserBytes = 64 * 1024;       // the pipe's first size (the kernel's default)
+  static constexpr std::size_t kToBrowserMaxBytes = 1024 * 1024;  // grown to while splices fill it (pipe-max-size)
   static constexpr std::size_t kToVmBytes = 16 * 1024;
   static constexpr int kVmSendBuffer = 1024 * 1024;  // SO_SNDBUF of QEMU's end (the kernel doubles it)
 
@@ -104,29 +126,43 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
 
  private:
   using VncSocket = boost::asio::local::stream_protocol::socket;
+  using TcpSocket = boost::asio::ip::tcp::socket;
   using error_code = boost::system::error_code;
+  enum class Step { progressed, waiting, stopped };
 
   void connect();
   void on_connected(error_code ec);
-  void read_vm();
-  void on_vm_read(error_code ec, std::size_t n);
-  void on_browser_written(error_code ec, std::size_t n);
+  void begin();
+  // The one writer to the browser (see the header comment) and its steps.
+  void pump();
+  Step send_frame_part();
+  Step send_control_part();
+  Step splice_from_vm();
+  void wait_browser_writable();
+  void wait_vm_readable();
+  void browser_failed();
+  // Browser -> VM.
   void read_browser();
   void on_browser_read(error_code ec, std::size_t n);
+  void on_control(const ws::ClientFrameReader::Control& control);
+  void forward_to_vm();
   void on_vm_written(error_code ec, std::size_t n);
   void note_messages(const std::vector<RfbClientStream::Message>& messages);
   void protocol_error();
-  // Starts teardown once. An empty reason means the WebSocket is already finished (peer closed
-  // or failed): no close frame is attempted.
-  void shut_down(boost::beast::websocket::close_code code, const std::string& reason);
+  void arm_keepalive();
+  // Starts teardown once: a close frame with `reason`, or (empty reason: the browser is gone or
+  // failed) the TCP connection cut at once.
+  void shut_down(std::uint16_t code, const std::string& reason);
+  void close_tcp();
   void op_done();  // every completion handler calls this first
   void finish_if_idle();
   void fire_closed();
 
   const boost::asio::any_io_executor strand_;
-  WebSocketStream ws_;
+  TcpSocket tcp_;
   VncSocket vnc_;
   boost::asio::steady_timer close_timer_;
+  boost::asio::steady_timer keepalive_timer_;
   std::string vnc_path_;  // empty when started connected
   std::string label_;     // for logs: the VM's id, never a server path
   const std::string& vm_label() const { return label_; }
@@ -135,16 +171,38 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   std::shared_ptr<ViewerMeter> meter_;
   std::uint64_t viewer_id_ = 0;
   Hooks hooks_;
-  std::unique_ptr<char[]> to_browser_;  // VNC -> WebSocket chunk
-  std::size_t to_browser_size_ = kToBrowserBytes;
-  std::unique_ptr<char[]> to_vm_;       // WebSocket -> VNC chunk
+
+  // VM -> browser: the pipe and the data frame being sent (header, then in_pipe_ payload bytes).
+  int pipe_read_ = -1, pipe_write_ = -1;
+  std::size_t pipe_size_ = kToBrowserBytes;
+  std::size_t in_pipe_ = 0;
+  std::size_t frame_bytes_ = 0;
+  std::array<std::uint8_t, ws::kMaxServerHeader> header_{};
+  std::size_t header_size_ = 0, header_sent_ = 0;
+  // Control frames: the one being sent, and what is wanted next (bounded: one of each).
+  std::string control_out_;
+  std::size_t control_sent_ = 0;
+  std::optional<std::string> pong_wanted_;  // the latest ping's payload
+  bool ping_wanted_ = false;
+  std::string close_wanted_;                // a whole close frame, once
+  bool waiting_writable_ = false, waiting_vm_ = false;
+  bool close_sent_ = false, close_received_ = false;
+  bool await_close_reply_ = true;  // false once the browser broke the protocol
+  std::chrono::steady_clock::time_point last_from_browser_;
+
+  // Browser -> VM.
+  std::unique_ptr<std::uint8_t[]> from_browser_;  // raw frames as read
+  ws::ClientFrameReader frames_;
+  std::string browser_data_;                      // their payload, unmasked
+  std::vector<ws::ClientFrameReader::Control> controls_;
+  bool reading_browser_ = false;
   // The client stream, parsed (control) or filtered (view_only); bounded, see rfb_client_stream.h.
   RfbClientStream stream_;
   std::vector<RfbClientStream::Message> messages_;  // reused per chunk
   RfbViewOnlyFilter filter_;
   std::string filtered_;          // view_only: what a chunk leaves to forward (<= kToVmBytes + a header)
   bool input_in_flight_ = false;  // the chunk being written to the VM holds input
-  int ops_ = 0;                         // async operations in flight (strand only)
+  int ops_ = 0;                   // async operations in flight (strand only)
   bool closing_ = false;
   bool finished_ = false;
 };

@@ -151,6 +151,8 @@ TEST(WebSocketClientFrames, ViolationsStopTheReaderWithAReason) {
       {"close code 5000", client_frame(0x88, std::string("\x13\x88", 2)), "invalid close code"},
   };
   for (const auto& c : cases) {
+    const auto alone = feed_all(c.bytes);  // refused without waiting for bytes that may never come
+    EXPECT_EQ(alone.status, ClientFrameReader::Status::error) << c.name;
     const auto fed = feed_in_pieces(c.bytes + client_frame(0x82, "after"), 1);
     EXPECT_EQ(fed.status, ClientFrameReader::Status::error) << c.name;
     EXPECT_EQ(fed.error, c.reason) << c.name;

@@ -130,8 +130,8 @@ class BridgeServer {
  public:
   // `tune_socket` runs on each accepted TCP socket before the handshake (to shrink kernel buffers).
   explicit BridgeServer(std::string vnc_path, std::function<void(tcp::socket&)> tune_socket = {},
-                        ViewerSpec spec = {})
-      : vnc_path_(std::move(vnc_path)), tune_socket_(std::move(tune_socket)), spec_(std::move(spec)) {
+                        ViewerSpec spec = {}, ConsoleBridge::Timing timing = {})
+      : vnc_path_(std::move(vnc_path)), tune_socket_(std::move(tune_socket)), spec_(std::move(spec)), timing_(timing) {
     acceptor_.open(tcp::v4());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind({net::ip::address_v4::loopback(), 0});
@@ -179,11 +179,13 @@ class BridgeServer {
           [](websocket::response_type& res) { res.set(beast::http::field::sec_websocket_protocol, "binary"); }));
       ws->async_accept([this, ws](beast::error_code ec) {
         if (ec) return;
-        auto bridge = ConsoleBridge::start(std::move(*ws), vnc_path_, spec_, {[this] {
-                                             std::lock_guard lock(mu_);
-                                             ++closed_;
-                                             cv_.notify_all();
-                                           }});
+        auto bridge = ConsoleBridge::start(std::move(*ws), vnc_path_, spec_,
+                                           {[this] {
+                                              std::lock_guard lock(mu_);
+                                              ++closed_;
+                                              cv_.notify_all();
+                                            },
+                                            timing_});
         std::lock_guard lock(mu_);
         bridge_ = bridge;
         cv_.notify_all();
@@ -195,6 +197,7 @@ class BridgeServer {
   std::string vnc_path_;
   std::function<void(tcp::socket&)> tune_socket_;
   ViewerSpec spec_;
+  ConsoleBridge::Timing timing_;
   net::io_context io_;
   net::executor_work_guard<net::io_context::executor_type> work_{io_.get_executor()};
   tcp::acceptor acceptor_{io_};
@@ -570,11 +573,11 @@ TEST_F(ConsoleBridgeTest, ViewOnlyViewerInputNeverReachesTheVm) {
   Client client(server.port());
   for (std::size_t at = 0; at < sent.size(); at += 5) client.send(sent.substr(at, 5));  // cut anywhere
   EXPECT_EQ(client.read_n(1), "k");
+  client.close();  // before joining: the fake VM waits for the bridge to hang up
+  ASSERT_TRUE(server.wait_closed());
   vnc.join();
   EXPECT_EQ(got, expected) << "only whole non-input messages, ClientInit made shared";
   EXPECT_EQ(console_stats().dropped_messages.load() - dropped_before, 4);
-  client.close();
-  ASSERT_TRUE(server.wait_closed());
 }
 
 TEST_F(ConsoleBridgeTest, MalformedStreamClosesTheViewerWithProtocolError) {
@@ -630,6 +633,122 @@ TEST_F(ConsoleBridgeTest, FiguresCountAnsweredRequestsBytesAndInputLatency) {
   EXPECT_EQ(client.read_close(), "kicked");
   ASSERT_TRUE(server.wait_closed());
   EXPECT_TRUE(console_viewers().of_vm("vm-figures").empty());
+}
+
+}  // namespace
+}  // namespace vmshare::vm
+
+// ---- the bridge's own WebSocket framing: control frames, keep-alive, protocol violations ----
+
+namespace vmshare::vm {
+namespace {
+
+TEST_F(ConsoleBridgeTest, PingsAreAnsweredBetweenDataFrames) {
+  VncServer vnc(vnc_path_);
+  std::atomic<bool> go{false};
+  vnc.serve([&](int fd) {
+    while (!go) std::this_thread::sleep_for(5ms);
+    send_all(fd, "frame", 5);
+    std::this_thread::sleep_for(200ms);  // the pong is long sent by then
+    send_all(fd, "later", 5);
+    char c;
+    ::recv(fd, &c, 1, 0);
+  });
+  BridgeServer server(vnc_path_);
+  Client client(server.port());
+  std::vector<std::string> pongs;
+  client.ws().control_callback([&](websocket::frame_type kind, beast::string_view payload) {
+    if (kind == websocket::frame_type::pong) pongs.emplace_back(payload);
+  });
+  client.ws().ping("are you there");
+  go = true;
+  // A pong inside a data frame would fail Beast's read; it comes before, between or after them.
+  EXPECT_EQ(client.read_n(10), "framelater");
+  client.close();
+  ASSERT_TRUE(server.wait_closed());
+  vnc.join();
+  ASSERT_EQ(pongs.size(), 1u);
+  EXPECT_EQ(pongs.front(), "are you there");
+}
+
+TEST_F(ConsoleBridgeTest, AViewerThatAnswersNoPingIsCutAfterTheIdleTimeout) {
+  VncServer vnc(vnc_path_);
+  std::atomic<bool> saw_eof{false};
+  vnc.serve([&](int fd) {
+    char buf[64];
+    saw_eof = ::recv(fd, buf, sizeof(buf), 0) == 0;
+  });
+  const ConsoleBridge::Timing quick{200ms, 600ms};
+  BridgeServer server(vnc_path_, {}, {}, quick);
+  Client client(server.port());  // connected, then silent: it never reads, so never answers a ping
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(server.wait_closed(5s));
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, 500ms);
+  EXPECT_LT(took, 3s);
+  vnc.join();
+  EXPECT_TRUE(saw_eof) << "the VM's connection ends with the viewer's";
+  // What the silent client was sent meanwhile: keep-alive pings, then nothing (the cut).
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  int pings = 0;
+  client.ws().control_callback([&](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::ping) ++pings;
+  });
+  client.ws().read(buf, ec);
+  EXPECT_TRUE(ec) << "the connection was cut";
+  EXPECT_GE(pings, 1);
+}
+
+TEST_F(ConsoleBridgeTest, AnActiveViewerIsPingedAndStaysConnected) {
+  VncServer vnc(vnc_path_);
+  std::atomic<bool> stop{false};
+  vnc.serve([&](int fd) {
+    char buf[64];
+    ::recv(fd, buf, sizeof(buf), 0);
+    (void)stop;
+  });
+  BridgeServer server(vnc_path_, {}, {}, ConsoleBridge::Timing{100ms, 300ms});
+  Client client(server.port());
+  int pings = 0;
+  client.ws().control_callback([&](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::ping) ++pings;
+  });
+  // Reading answers pings (Beast replies with pongs), which counts as activity for the bridge.
+  std::thread closer([&] {
+    std::this_thread::sleep_for(1200ms);
+    server.bridge()->close("done");
+  });
+  EXPECT_EQ(client.read_close(), "done");
+  closer.join();
+  EXPECT_GE(pings, 3) << "pinged while idle";
+  ASSERT_TRUE(server.wait_closed());
+  vnc.join();
+}
+
+TEST_F(ConsoleBridgeTest, AWebSocketProtocolViolationClosesTheViewerWith1002) {
+  std::atomic<std::size_t> vm_got{0};
+  VncServer vnc(vnc_path_);
+  vnc.serve([&](int fd) {
+    char buf[256];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) vm_got += static_cast<std::size_t>(n);
+  });
+  BridgeServer server(vnc_path_);
+  Client client(server.port());
+  client.send(rfb_handshake());
+  // An unmasked client frame (RFC 6455 5.1: the server must close the connection).
+  const std::string unmasked = "\x82\x03" "abc";
+  net::write(beast::get_lowest_layer(client.ws()), net::buffer(unmasked));
+  // The close frame arrives, then the connection ends without waiting for the client's answer
+  // (RFC 6455 7.1.7), so Beast's read may end with a socket error instead of `closed`.
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  while (!ec) client.ws().read(buf, ec);
+  EXPECT_EQ(client.ws().reason().code, websocket::close_code::protocol_error);
+  EXPECT_EQ(std::string(client.ws().reason().reason), "WebSocket protocol error");
+  ASSERT_TRUE(server.wait_closed());
+  vnc.join();
+  EXPECT_EQ(vm_got.load(), rfb_handshake().size()) << "nothing of the bad frame reached the VM";
 }
 
 }  // namespace
