@@ -1,7 +1,7 @@
 // The console bridge alone behind a Beast WebSocket acceptor, set up the way http_session hands
 // a console over (strand per connection, same timeouts, "binary" subprotocol), so the bridge can
 // be measured against websockify on the same VNC source before the full /ws/<vmid> path exists.
-// Usage: bridge_only --port P --vnc /path/vnc.sock [--threads N]
+// Usage: bridge_only --port P --vnc /path/vnc.sock [--threads N] [--relay splice|copy]
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -54,9 +54,12 @@ int main(int argc, char** argv) {
     if (a == "--port") port = std::atoi(argv[i + 1]);
     else if (a == "--vnc") vnc_path = argv[i + 1];
     else if (a == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (a == "--relay")
+      vmshare::vm::ConsoleBridge::set_relay(std::string(argv[i + 1]) == "copy" ? vmshare::vm::ConsoleBridge::Relay::copy
+                                                                              : vmshare::vm::ConsoleBridge::Relay::splice);
   }
   if (vnc_path.empty()) {
-    std::fprintf(stderr, "usage: bridge_only --port P --vnc PATH [--threads N]\n");
+    std::fprintf(stderr, "usage: bridge_only --port P --vnc PATH [--threads N] [--relay splice|copy]\n");
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);

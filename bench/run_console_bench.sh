@@ -2,7 +2,8 @@
 # Console benchmark (issue 3), side by side in one run on one synthetic RFB source:
 #   direct      RFB client on the source's UNIX socket (the ceiling)
 #   websockify  Debian's websockify --unix-target (the baseline to beat)
-#   bridge      bench/bridge_only: ConsoleBridge behind a Beast WebSocket acceptor
+#   bridge      bench/bridge_only: ConsoleBridge behind a Beast WebSocket acceptor (relay copy)
+#   bridge_splice  the same with --relay splice (VMSHARE_CONSOLE_RELAY=splice)
 #   vmshare     build/vmshare's /ws/<vmid> with the source as VMSHARE_QEMU (once /run-script exists)
 # Single-console rounds alternate between the paths (ROUNDS, medians reported); then CLIENTS
 # concurrent consoles per WebSocket path with the server's RSS growth per console. Server CPU
@@ -59,8 +60,12 @@ ws_pid=$!; pids+=($ws_pid)
 br_port=$(free_port)
 "$BUILD/bench/bridge_only" --port "$br_port" --vnc "$work/vnc.sock" >"$work/bridge.log" 2>&1 &
 br_pid=$!; pids+=($br_pid)
+bs_port=$(free_port)
+"$BUILD/bench/bridge_only" --port "$bs_port" --vnc "$work/vnc.sock" --relay splice >"$work/bridge_splice.log" 2>&1 &
+bs_pid=$!; pids+=($bs_pid)
 wait_for port_open "$ws_port"
 wait_for port_open "$br_port"
+wait_for port_open "$bs_port"
 
 # (c) the whole vmshare path: register, /run-script, then /ws/<vmid> with the cookie.
 # try_vmshare BIN FAKE DIR: sets vm_ws, vm_cookie, vm_origin, vm_pid (or vm_note).
@@ -113,6 +118,7 @@ for r in $(seq "$ROUNDS"); do
   run --label direct --unix "$work/vnc.sock" --seconds "$SECS"
   run --label websockify --ws "127.0.0.1:$ws_port/websockify" --seconds "$SECS" --cpu-pid "$ws_pid"
   run --label bridge --ws "127.0.0.1:$br_port/ws/bench" --seconds "$SECS" --cpu-pid "$br_pid"
+  run --label bridge_splice --ws "127.0.0.1:$bs_port/ws/bench" --seconds "$SECS" --cpu-pid "$bs_pid"
   [[ -n $vm_ws ]] && run --label vmshare --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" --seconds "$SECS" --cpu-pid "$vm_pid"
   [[ -n $vb_ws ]] && run --label vmshare_before --ws "$vb_ws" --cookie "$vb_cookie" --origin "$vb_origin" --seconds "$SECS" --cpu-pid "$vb_pid"
 done
@@ -134,7 +140,7 @@ for line in open(sys.argv[1]):
     runs.setdefault(kv["label"], []).append(kv)
 def med(label, key):
     return statistics.median(float(r[key]) for r in runs[label])
-singles = [l for l in ("direct", "websockify", "bridge", "vmshare", "vmshare_before") if l in runs]
+singles = [l for l in ("direct", "websockify", "bridge", "bridge_splice", "vmshare", "vmshare_before") if l in runs]
 ws = med("websockify", "fps"); direct = med("direct", "fps")
 ws_cpu = med("websockify", "cpu_us_per_frame")
 print(f"| path | frames/s (median of {len(runs['direct'])}) | p50 ms | p99 ms | vs websockify | vs direct | server CPU us/frame (tree) | self | self CPU vs websockify |")
@@ -146,7 +152,7 @@ for l in singles:
     print(f"| {l} | {f:.0f} | {med(l,'p50_ms'):.2f} | {med(l,'p99_ms'):.2f} | {f/ws:.2f}x | {f/direct:.2f}x | {cpu} | "
           f"{'-' if own is None else f'{own:.0f}'} | {'-' if own is None else f'{own/ws_cpu:.2f}'} |")
 # Per-round ratios (same round: the load is shared): fps and self CPU against websockify's.
-for l in ("vmshare", "vmshare_before", "bridge"):
+for l in ("vmshare", "vmshare_before", "bridge", "bridge_splice"):
     if l not in runs: continue
     fr = [float(a["fps"]) / float(w["fps"]) for a, w in zip(runs[l], runs["websockify"])]
     cr = [float(a["cpu_self_us_per_frame"]) / float(w["cpu_us_per_frame"]) for a, w in zip(runs[l], runs["websockify"])]

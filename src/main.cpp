@@ -25,6 +25,7 @@
 #include "http/server.h"
 #include "vm/catalog.h"
 #include "vm/catalog_watcher.h"
+#include "vm/console_bridge.h"
 #include "vm/errors.h"
 #include "vm/vm_manager.h"
 
@@ -111,6 +112,8 @@ int serve(Config config, const char* argv0) {
   config.data_dir = std::filesystem::absolute(config.data_dir).lexically_normal().string();
   while (config.data_dir.size() > 1 && config.data_dir.back() == '/') config.data_dir.pop_back();
   setup_logging(config);
+  vm::ConsoleBridge::set_relay(config.console_relay == "splice" ? vm::ConsoleBridge::Relay::splice
+                                                                : vm::ConsoleBridge::Relay::copy);
   auto app = api::make_app_context(config);
 
   http::Router router;

@@ -142,6 +142,9 @@ const std::map<std::string, Setter>& setters() {
          if (v != "kvm" && v != "tcg" && v != "auto") throw ConfigError("VMSHARE_ACCEL: must be kvm, tcg or auto");
          c.accel = v; }},
       {"VMSHARE_IMAGES", [](Config& c, const std::string& v) { c.images = v; }},
+      {"VMSHARE_CONSOLE_RELAY", [](Config& c, const std::string& v) {
+         if (v != "copy" && v != "splice") throw ConfigError("VMSHARE_CONSOLE_RELAY: must be copy or splice");
+         c.console_relay = v; }},
       {"VMSHARE_MAX_VMS", [](Config& c, const std::string& v) { c.max_vms = parse_number<int>("VMSHARE_MAX_VMS", v, 0, 10000); }},
       {"VMSHARE_DISCONNECT_GRACE_S", [](Config& c, const std::string& v) { c.disconnect_grace_s = parse_number<int>("VMSHARE_DISCONNECT_GRACE_S", v, 1, 86400); }},
       {"VMSHARE_MAX_SESSION_S", [](Config& c, const std::string& v) { c.max_session_s = parse_number<int>("VMSHARE_MAX_SESSION_S", v, 10, 86400 * 30); }},

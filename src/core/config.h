@@ -82,6 +82,7 @@ struct Config {
   // counted in vmshare_cap_refusals_total{cap}.
   int console_viewers_per_vm = 4;     // console WebSockets open on one VM (429 above)
   int console_viewers_per_user = 8;   // console WebSockets one user has open, any VMs (429 above)
+  std::string console_relay = "copy";  // copy | splice: how VM output reaches the browser (vm/console_bridge.h)
   int share_links_per_vm = 5;         // live share links of one VM (429 above; issue 15)
   int uploads_per_user = 1;           // ISO uploads in progress per user (429 above)
   std::uint64_t iso_store_max_mb = 65536;  // all stored ISOs on this node together (507 above)

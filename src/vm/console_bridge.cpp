@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/uio.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -19,6 +22,12 @@ namespace vmshare::vm {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
+
+namespace {
+std::atomic<ConsoleBridge::Relay> g_relay{ConsoleBridge::Relay::copy};
+}  // namespace
+
+void ConsoleBridge::set_relay(Relay relay) { g_relay.store(relay, std::memory_order_relaxed); }
 
 void ConsoleBridge::tune_vm_end(int fd) {
   const int size = kVmSendBuffer;
@@ -83,13 +92,16 @@ ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, 
       spec_(std::move(spec)),
       meter_(std::make_shared<ViewerMeter>(ViewerMeter::Clock::now())),
       hooks_(std::move(hooks)),
+      relay_(g_relay.load(std::memory_order_relaxed)),
       from_browser_(new std::uint8_t[kToVmBytes]) {
   error_code ignored;
   // A frame's tail would otherwise wait for the browser's delayed ACK (Nagle): ~40 ms a frame.
   tcp_.set_option(net::ip::tcp::no_delay(true), ignored);
   tcp_.native_non_blocking(true, ignored);  // splice and send below must never block the loop
   int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+  if (relay_ == Relay::copy) {
+    copy_buffer_.reset(new char[pipe_size_]);
+  } else if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
     pipe_read_ = fds[0];
     pipe_write_ = fds[1];
     pipe_size_ = static_cast<std::size_t>(std::max(::fcntl(pipe_write_, F_GETPIPE_SZ), 4096));
@@ -147,7 +159,7 @@ void ConsoleBridge::on_connected(error_code ec) {
     spdlog::warn("console {}: connect failed: {}", vm_label(), ec.message());
     return shut_down(ws::kCloseTryAgainLater, "console unavailable");
   }
-  if (pipe_read_ < 0) {
+  if (relay_ == Relay::splice && pipe_read_ < 0) {
     spdlog::warn("console {}: no pipe: {}", vm_label(), std::strerror(errno));
     return shut_down(ws::kCloseTryAgainLater, "console unavailable");
   }
@@ -206,7 +218,27 @@ void ConsoleBridge::pump() {
 ConsoleBridge::Step ConsoleBridge::send_frame_part() {
   const int fd = tcp_.native_handle();
   ssize_t n;
-  if (header_sent_ < header_size_) {
+  if (relay_ == Relay::copy) {
+    // Header and payload in one gathered send.
+    iovec parts[2] = {{header_.data() + header_sent_, header_size_ - header_sent_},
+                      {copy_buffer_.get() + copy_sent_, in_pipe_}};
+    msghdr message{};
+    message.msg_iov = parts[0].iov_len ? parts : parts + 1;
+    message.msg_iovlen = parts[0].iov_len ? 2 : 1;
+    n = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      auto sent = static_cast<std::size_t>(n);
+      const auto from_header = std::min(sent, header_size_ - header_sent_);
+      header_sent_ += from_header;
+      sent -= from_header;
+      copy_sent_ += sent;
+      in_pipe_ -= sent;
+      if (in_pipe_ == 0) {
+        console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(frame_bytes_), std::memory_order_relaxed);
+        header_size_ = header_sent_ = 0;
+      }
+    }
+  } else if (header_sent_ < header_size_) {
     // MSG_MORE: the header waits for the payload, so both leave in the same segments.
     n = ::send(fd, header_.data() + header_sent_, header_size_ - header_sent_, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
     if (n > 0) header_sent_ += static_cast<std::size_t>(n);
@@ -252,17 +284,36 @@ ConsoleBridge::Step ConsoleBridge::send_control_part() {
 
 // Moves what the VM has sent (up to the pipe's size) into the pipe and starts its frame.
 ConsoleBridge::Step ConsoleBridge::splice_from_vm() {
-  const ssize_t n =
-      ::splice(vnc_.native_handle(), nullptr, pipe_write_, nullptr, pipe_size_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (relay_ == Relay::copy && copy_buffer_full_ && pipe_size_ < kToBrowserMaxBytes) {
+    pipe_size_ *= 2;  // the last read filled it: more was waiting
+    copy_buffer_.reset(new char[pipe_size_]);
+  }
+  // Asks for everything: the pipe's slots, not this length, bound a splice (a slot holds one
+  // fragment of the VM's socket buffer, up to 32 KiB, so even a 64 KiB pipe can take ~300 KB).
+  const ssize_t n = relay_ == Relay::copy
+                        ? ::recv(vnc_.native_handle(), copy_buffer_.get(), pipe_size_, MSG_DONTWAIT)
+                        : ::splice(vnc_.native_handle(), nullptr, pipe_write_, nullptr, kToBrowserMaxBytes,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (n > 0 && relay_ == Relay::copy) {
+    const auto bytes = static_cast<std::size_t>(n);
+    if (auto latency = meter_->bytes_from_vm(bytes, ViewerMeter::Clock::now())) observe_input_latency(*latency);
+    in_pipe_ = frame_bytes_ = bytes;
+    copy_sent_ = 0;
+    copy_buffer_full_ = bytes == pipe_size_;
+    header_size_ = ws::server_frame_header(ws::Opcode::binary, bytes, header_);
+    header_sent_ = 0;
+    return Step::progressed;
+  }
   if (n > 0) {
     const auto bytes = static_cast<std::size_t>(n);
     if (auto latency = meter_->bytes_from_vm(bytes, ViewerMeter::Clock::now())) observe_input_latency(*latency);
     in_pipe_ = frame_bytes_ = bytes;
     header_size_ = ws::server_frame_header(ws::Opcode::binary, bytes, header_);
     header_sent_ = 0;
-    if (bytes == pipe_size_ && pipe_size_ < kToBrowserMaxBytes) {
-      // A full pipe: more was waiting. A bigger one halves the splices and frames per update.
-      const int grown = ::fcntl(pipe_write_, F_SETPIPE_SZ, static_cast<int>(pipe_size_ * 2));
+    if (bytes >= pipe_size_ / 2 && pipe_size_ < kToBrowserMaxBytes) {
+      // Framebuffer updates, not a text console: a pipe of the largest size takes a whole update
+      // in one splice (one frame, one push into TCP instead of several).
+      const int grown = ::fcntl(pipe_write_, F_SETPIPE_SZ, static_cast<int>(kToBrowserMaxBytes));
       if (grown > 0) pipe_size_ = static_cast<std::size_t>(grown);
     }
     return Step::progressed;

@@ -7,15 +7,19 @@
 // never hops threads per chunk).
 //
 // VM -> browser, the heavy direction (a raw 720x400 update is 1.1 MB): Beast answers the
-// upgrade, then the bridge takes the TCP socket and frames itself (core/websocket_frames.h), so
-// that the VM's bytes are spliced (splice(2)) from the VNC socket into a pipe and from the pipe
-// into the TCP socket, never copied through user space: per chunk one splice in, one header
-// send (MSG_MORE, so header and payload leave in the same segments), one splice out. The pipe
-// starts at kToBrowserBytes and doubles while a splice fills it, up to kToBrowserMaxBytes (a
-// console that only shows text never grows); QEMU's end of the socketpair gets kVmSendBuffer
-// (tune_vm_end) so it can queue a whole update for one splice. The pipe is read again only once
-// the previous chunk has left for the browser, so a slow browser stops reads from the VM
-// (backpressure to QEMU and to the browser's TCP window).
+// upgrade, then the bridge takes the TCP socket and frames itself (core/websocket_frames.h): no
+// Beast write operation, no lock, no copy into a frame buffer, no thread hop per chunk. Two
+// relays (set_relay, VMSHARE_CONSOLE_RELAY):
+// - copy (default): one recv from the VNC socket into a buffer, one gathered sendmsg of frame
+//   header + payload. The buffer starts at kToBrowserBytes and doubles while reads fill it, up to
+//   kToBrowserMaxBytes (a console that only shows text never grows).
+// - splice: the bytes go VNC socket -> pipe -> TCP socket by splice(2), never through user space;
+//   one header send with MSG_MORE per chunk. The pipe grows to kToBrowserMaxBytes once a splice
+//   brings half its size. On loopback it cost more CPU per frame than copy (docs/benchmarks.md:
+//   the kernel's per-page work outweighs the copies saved), so it is not the default.
+// QEMU's end of the socketpair gets kVmSendBuffer (tune_vm_end) so it can queue a whole update
+// for one read. The VM is read again only once the previous chunk has left for the browser, so
+// a slow browser stops reads from the VM (backpressure to QEMU and to the browser's TCP window).
 //
 // One writer: every byte to the browser goes through pump(), which finishes a data frame before
 // any control frame (pong, keep-alive ping, close) and sends at most one control frame at a time;
@@ -29,7 +33,7 @@
 // mode): that viewer alone is closed with "protocol error" (1008); a WebSocket protocol
 // violation closes it with 1002. The next read waits until the chunk is written to the VM.
 //
-// Memory bound per console: the pipe (at most kToBrowserMaxBytes of page references), the read
+// Memory bound per console: the copy buffer or the pipe (at most kToBrowserMaxBytes), the read
 // buffer and its unmasked copy (2 x kToVmBytes), the client-stream parser's state (a 20-byte
 // header), the messages of one chunk (at most kToVmBytes / 4 entries of 24 bytes), view-only the
 // filtered chunk (kToVmBytes + 20), one control frame in flight and one pending pong (127 bytes
@@ -82,10 +86,17 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
 
   // Sized for the traffic: framebuffer updates flow to the browser (a raw 720x400 frame is
   // 1.1 MB) through a pipe, only keys, pointer events and requests flow to the VM.
-  static constexpr std::size_t kToBrowserBytes = 64 * 1024;       // the pipe's first size (the kernel's default)
-  static constexpr std::size_t kToBrowserMaxBytes = 1024 * 1024;  // grown to while splices fill it (pipe-max-size)
+  static constexpr std::size_t kToBrowserBytes = 64 * 1024;       // first size (a pipe's default)
+  static constexpr std::size_t kToBrowserMaxBytes = 1024 * 1024;  // grown to for framebuffer updates (pipe-max-size)
   static constexpr std::size_t kToVmBytes = 16 * 1024;
   static constexpr int kVmSendBuffer = 1024 * 1024;  // SO_SNDBUF of QEMU's end (the kernel doubles it)
+
+  // How VM output reaches the browser's socket: spliced through a pipe (no copy through user
+  // space), or read into a buffer and written with the frame header in one gathered send (for
+  // kernels or sandboxes that refuse splice on these sockets; also the benchmark's baseline).
+  // Set once at start-up (VMSHARE_CONSOLE_RELAY), before any console opens.
+  enum class Relay { splice, copy };
+  static void set_relay(Relay relay);
 
   // Sizes QEMU's end of a console socketpair (before it is handed over) so that QEMU can queue
   // a whole framebuffer update for one read. Best effort: the kernel caps it at wmem_max.
@@ -173,6 +184,11 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   Hooks hooks_;
 
   // VM -> browser: the pipe and the data frame being sent (header, then in_pipe_ payload bytes).
+  // Relay::copy: the payload sits in copy_buffer_ instead (grown like the pipe).
+  const Relay relay_;
+  std::unique_ptr<char[]> copy_buffer_;
+  std::size_t copy_sent_ = 0;
+  bool copy_buffer_full_ = false;
   int pipe_read_ = -1, pipe_write_ = -1;
   std::size_t pipe_size_ = kToBrowserBytes;
   std::size_t in_pipe_ = 0;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -255,8 +256,16 @@ class Client {
   websocket::stream<tcp::socket> ws_{io_};
 };
 
+// Every test runs with the default relay (copy); ctest runs them again with splice
+// (ConsoleBridgeTest.all_with_splice sets VMSHARE_TEST_CONSOLE_RELAY).
 class ConsoleBridgeTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    const char* relay = std::getenv("VMSHARE_TEST_CONSOLE_RELAY");
+    ConsoleBridge::set_relay(relay && std::string(relay) == "splice" ? ConsoleBridge::Relay::splice
+                                                                      : ConsoleBridge::Relay::copy);
+  }
+  void TearDown() override { ConsoleBridge::set_relay(ConsoleBridge::Relay::copy); }
   test::TempDir dir_;
   std::string vnc_path_ = dir_ / "vnc.sock";
 };
