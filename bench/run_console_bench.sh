@@ -4,6 +4,7 @@
 #   websockify  Debian's websockify --unix-target (the baseline to beat)
 #   bridge      bench/bridge_only: ConsoleBridge behind a Beast WebSocket acceptor (relay copy)
 #   bridge_splice  the same with --relay splice (VMSHARE_CONSOLE_RELAY=splice)
+#   bridge_noparse bench/bridge_only_noparse: bridge without the RFB client-stream parser (item 6)
 #   vmshare     build/vmshare's /ws/<vmid> with the source as VMSHARE_QEMU (once /run-script exists)
 # Single-console rounds alternate between the paths (ROUNDS, medians reported); then CLIENTS
 # concurrent consoles per WebSocket path with the server's RSS growth per console. Server CPU
@@ -63,9 +64,13 @@ br_pid=$!; pids+=($br_pid)
 bs_port=$(free_port)
 "$BUILD/bench/bridge_only" --port "$bs_port" --vnc "$work/vnc.sock" --relay splice >"$work/bridge_splice.log" 2>&1 &
 bs_pid=$!; pids+=($bs_pid)
+bn_port=$(free_port)
+"$BUILD/bench/bridge_only_noparse" --port "$bn_port" --vnc "$work/vnc.sock" >"$work/bridge_noparse.log" 2>&1 &
+bn_pid=$!; pids+=($bn_pid)
 wait_for port_open "$ws_port"
 wait_for port_open "$br_port"
 wait_for port_open "$bs_port"
+wait_for port_open "$bn_port"
 
 # (c) the whole vmshare path: register, /run-script, then /ws/<vmid> with the cookie.
 # try_vmshare BIN FAKE DIR: sets vm_ws, vm_cookie, vm_origin, vm_pid (or vm_note).
@@ -119,6 +124,7 @@ for r in $(seq "$ROUNDS"); do
   run --label websockify --ws "127.0.0.1:$ws_port/websockify" --seconds "$SECS" --cpu-pid "$ws_pid"
   run --label bridge --ws "127.0.0.1:$br_port/ws/bench" --seconds "$SECS" --cpu-pid "$br_pid"
   run --label bridge_splice --ws "127.0.0.1:$bs_port/ws/bench" --seconds "$SECS" --cpu-pid "$bs_pid"
+  run --label bridge_noparse --ws "127.0.0.1:$bn_port/ws/bench" --seconds "$SECS" --cpu-pid "$bn_pid"
   [[ -n $vm_ws ]] && run --label vmshare --ws "$vm_ws" --cookie "$vm_cookie" --origin "$vm_origin" --seconds "$SECS" --cpu-pid "$vm_pid"
   [[ -n $vb_ws ]] && run --label vmshare_before --ws "$vb_ws" --cookie "$vb_cookie" --origin "$vb_origin" --seconds "$SECS" --cpu-pid "$vb_pid"
 done
@@ -140,7 +146,7 @@ for line in open(sys.argv[1]):
     runs.setdefault(kv["label"], []).append(kv)
 def med(label, key):
     return statistics.median(float(r[key]) for r in runs[label])
-singles = [l for l in ("direct", "websockify", "bridge", "bridge_splice", "vmshare", "vmshare_before") if l in runs]
+singles = [l for l in ("direct", "websockify", "bridge", "bridge_splice", "bridge_noparse", "vmshare", "vmshare_before") if l in runs]
 ws = med("websockify", "fps"); direct = med("direct", "fps")
 ws_cpu = med("websockify", "cpu_us_per_frame")
 print(f"| path | frames/s (median of {len(runs['direct'])}) | p50 ms | p99 ms | vs websockify | vs direct | server CPU us/frame (tree) | self | self CPU vs websockify |")
@@ -152,12 +158,17 @@ for l in singles:
     print(f"| {l} | {f:.0f} | {med(l,'p50_ms'):.2f} | {med(l,'p99_ms'):.2f} | {f/ws:.2f}x | {f/direct:.2f}x | {cpu} | "
           f"{'-' if own is None else f'{own:.0f}'} | {'-' if own is None else f'{own/ws_cpu:.2f}'} |")
 # Per-round ratios (same round: the load is shared): fps and self CPU against websockify's.
-for l in ("vmshare", "vmshare_before", "bridge", "bridge_splice"):
+for l in ("vmshare", "vmshare_before", "bridge", "bridge_splice", "bridge_noparse"):
     if l not in runs: continue
     fr = [float(a["fps"]) / float(w["fps"]) for a, w in zip(runs[l], runs["websockify"])]
     cr = [float(a["cpu_self_us_per_frame"]) / float(w["cpu_us_per_frame"]) for a, w in zip(runs[l], runs["websockify"])]
     print(f"{l}/websockify per round: fps {' '.join(f'{x:.2f}' for x in fr)} (median {statistics.median(fr):.2f}); "
           f"self CPU per frame {' '.join(f'{x:.2f}' for x in cr)} (median {statistics.median(cr):.2f})")
+if "bridge" in runs and "bridge_noparse" in runs:
+    fr = [float(a["fps"]) / float(b["fps"]) for a, b in zip(runs["bridge"], runs["bridge_noparse"])]
+    cr = [float(a["cpu_self_us_per_frame"]) / float(b["cpu_self_us_per_frame"]) for a, b in zip(runs["bridge"], runs["bridge_noparse"])]
+    print(f"parser in the path / without (bridge / bridge_noparse) per round: fps {' '.join(f'{x:.2f}' for x in fr)} "
+          f"(median {statistics.median(fr):.2f}); CPU per frame {' '.join(f'{x:.2f}' for x in cr)} (median {statistics.median(cr):.2f})")
 many = [l for l in runs if "_x" in l]
 if many:
     print()

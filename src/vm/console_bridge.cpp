@@ -440,7 +440,11 @@ void ConsoleBridge::forward_to_vm() {
     forward = net::buffer(filtered_);
   } else {
     messages_.clear();
+#ifndef VMSHARE_BENCH_WITHOUT_CLIENT_PARSER
     status = stream_.feed(data, n, messages_);
+#else
+    status = RfbClientStream::Status::ok;  // bench/bridge_only_noparse only: the parser's cost, by difference
+#endif
   }
   if (status == RfbClientStream::Status::malformed) return protocol_error();
   note_messages(*messages);
