@@ -100,11 +100,11 @@ ConsoleBridge::ConsoleBridge(WebSocketStream&& ws, std::string vnc_socket_path, 
   tcp_.native_non_blocking(true, ignored);  // splice and send below must never block the loop
   int fds[2];
   if (relay_ == Relay::copy) {
-    copy_buffer_.reset(new char[pipe_size_]);
+    copy_buffer_.reset(new char[chunk_capacity_]);
   } else if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
     pipe_read_ = fds[0];
     pipe_write_ = fds[1];
-    pipe_size_ = static_cast<std::size_t>(std::max(::fcntl(pipe_write_, F_GETPIPE_SZ), 4096));
+    chunk_capacity_ = static_cast<std::size_t>(std::max(::fcntl(pipe_write_, F_GETPIPE_SZ), 4096));
   }
   console_stats().open.fetch_add(1, std::memory_order_relaxed);
 }
@@ -183,7 +183,7 @@ void ConsoleBridge::begin() {
 void ConsoleBridge::pump() {
   while (tcp_.is_open() && !waiting_writable_) {
     Step step;
-    if (header_sent_ < header_size_ || in_pipe_ > 0) {
+    if (header_sent_ < header_size_ || payload_left_ > 0) {
       step = send_frame_part();
     } else if (control_sent_ < control_out_.size()) {
       step = send_control_part();
@@ -207,7 +207,7 @@ void ConsoleBridge::pump() {
       ping_wanted_ = false;
       continue;
     } else if (!closing_ && !waiting_vm_) {
-      step = splice_from_vm();
+      step = read_from_vm();
     } else {
       return;
     }
@@ -221,7 +221,7 @@ ConsoleBridge::Step ConsoleBridge::send_frame_part() {
   if (relay_ == Relay::copy) {
     // Header and payload in one gathered send.
     iovec parts[2] = {{header_.data() + header_sent_, header_size_ - header_sent_},
-                      {copy_buffer_.get() + copy_sent_, in_pipe_}};
+                      {copy_buffer_.get() + copy_sent_, payload_left_}};
     msghdr message{};
     message.msg_iov = parts[0].iov_len ? parts : parts + 1;
     message.msg_iovlen = parts[0].iov_len ? 2 : 1;
@@ -232,23 +232,17 @@ ConsoleBridge::Step ConsoleBridge::send_frame_part() {
       header_sent_ += from_header;
       sent -= from_header;
       copy_sent_ += sent;
-      in_pipe_ -= sent;
-      if (in_pipe_ == 0) {
-        console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(frame_bytes_), std::memory_order_relaxed);
-        header_size_ = header_sent_ = 0;
-      }
+      payload_left_ -= sent;
+      if (payload_left_ == 0) frame_sent();
     }
   } else if (header_sent_ < header_size_) {
     // MSG_MORE: the header waits for the payload, so both leave in the same segments.
     n = ::send(fd, header_.data() + header_sent_, header_size_ - header_sent_, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
     if (n > 0) header_sent_ += static_cast<std::size_t>(n);
   } else {
-    n = ::splice(pipe_read_, nullptr, fd, nullptr, in_pipe_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0) in_pipe_ -= static_cast<std::size_t>(n);
-    if (n > 0 && in_pipe_ == 0) {
-      console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(frame_bytes_), std::memory_order_relaxed);
-      header_size_ = header_sent_ = 0;
-    }
+    n = ::splice(pipe_read_, nullptr, fd, nullptr, payload_left_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) payload_left_ -= static_cast<std::size_t>(n);
+    if (n > 0 && payload_left_ == 0) frame_sent();
   }
   if (n >= 0) return Step::progressed;
   if (would_block(errno)) {
@@ -282,40 +276,21 @@ ConsoleBridge::Step ConsoleBridge::send_control_part() {
   return Step::stopped;
 }
 
-// Moves what the VM has sent (up to the pipe's size) into the pipe and starts its frame.
-ConsoleBridge::Step ConsoleBridge::splice_from_vm() {
-  if (relay_ == Relay::copy && copy_buffer_full_ && pipe_size_ < kToBrowserMaxBytes) {
-    pipe_size_ *= 2;  // the last read filled it: more was waiting
-    copy_buffer_.reset(new char[pipe_size_]);
+// Takes what the VM has sent (copy: up to the buffer's size; splice: up to the pipe's) and
+// starts its frame.
+ConsoleBridge::Step ConsoleBridge::read_from_vm() {
+  if (relay_ == Relay::copy && copy_buffer_full_ && chunk_capacity_ < kToBrowserMaxBytes) {
+    chunk_capacity_ *= 2;  // the last read filled it: more was waiting
+    copy_buffer_.reset(new char[chunk_capacity_]);
   }
-  // Asks for everything: the pipe's slots, not this length, bound a splice (a slot holds one
+  // splice asks for everything: the pipe's slots, not this length, bound it (a slot holds one
   // fragment of the VM's socket buffer, up to 32 KiB, so even a 64 KiB pipe can take ~300 KB).
   const ssize_t n = relay_ == Relay::copy
-                        ? ::recv(vnc_.native_handle(), copy_buffer_.get(), pipe_size_, MSG_DONTWAIT)
+                        ? ::recv(vnc_.native_handle(), copy_buffer_.get(), chunk_capacity_, MSG_DONTWAIT)
                         : ::splice(vnc_.native_handle(), nullptr, pipe_write_, nullptr, kToBrowserMaxBytes,
                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-  if (n > 0 && relay_ == Relay::copy) {
-    const auto bytes = static_cast<std::size_t>(n);
-    if (auto latency = meter_->bytes_from_vm(bytes, ViewerMeter::Clock::now())) observe_input_latency(*latency);
-    in_pipe_ = frame_bytes_ = bytes;
-    copy_sent_ = 0;
-    copy_buffer_full_ = bytes == pipe_size_;
-    header_size_ = ws::server_frame_header(ws::Opcode::binary, bytes, header_);
-    header_sent_ = 0;
-    return Step::progressed;
-  }
   if (n > 0) {
-    const auto bytes = static_cast<std::size_t>(n);
-    if (auto latency = meter_->bytes_from_vm(bytes, ViewerMeter::Clock::now())) observe_input_latency(*latency);
-    in_pipe_ = frame_bytes_ = bytes;
-    header_size_ = ws::server_frame_header(ws::Opcode::binary, bytes, header_);
-    header_sent_ = 0;
-    if (bytes >= pipe_size_ / 2 && pipe_size_ < kToBrowserMaxBytes) {
-      // Framebuffer updates, not a text console: a pipe of the largest size takes a whole update
-      // in one splice (one frame, one push into TCP instead of several).
-      const int grown = ::fcntl(pipe_write_, F_SETPIPE_SZ, static_cast<int>(kToBrowserMaxBytes));
-      if (grown > 0) pipe_size_ = static_cast<std::size_t>(grown);
-    }
+    start_frame(static_cast<std::size_t>(n));
     return Step::progressed;
   }
   if (n < 0 && would_block(errno)) {
@@ -326,6 +301,27 @@ ConsoleBridge::Step ConsoleBridge::splice_from_vm() {
   if (n < 0) spdlog::info("console {}: VNC read: {}", vm_label(), std::strerror(errno));
   shut_down(ws::kCloseGoingAway, "console closed by the VM");
   return Step::stopped;
+}
+
+void ConsoleBridge::start_frame(std::size_t bytes) {
+  if (auto latency = meter_->bytes_from_vm(bytes, ViewerMeter::Clock::now())) observe_input_latency(*latency);
+  payload_left_ = frame_bytes_ = bytes;
+  header_size_ = ws::server_frame_header(ws::Opcode::binary, bytes, header_);
+  header_sent_ = 0;
+  if (relay_ == Relay::copy) {
+    copy_sent_ = 0;
+    copy_buffer_full_ = bytes == chunk_capacity_;
+  } else if (bytes >= chunk_capacity_ / 2 && chunk_capacity_ < kToBrowserMaxBytes) {
+    // Framebuffer updates, not a text console: a pipe of the largest size takes a whole update
+    // in one splice (one frame, one push into TCP instead of several).
+    const int grown = ::fcntl(pipe_write_, F_SETPIPE_SZ, static_cast<int>(kToBrowserMaxBytes));
+    if (grown > 0) chunk_capacity_ = static_cast<std::size_t>(grown);
+  }
+}
+
+void ConsoleBridge::frame_sent() {
+  console_stats().bytes_to_browser.fetch_add(static_cast<std::int64_t>(frame_bytes_), std::memory_order_relaxed);
+  header_size_ = header_sent_ = 0;
 }
 
 void ConsoleBridge::wait_browser_writable() {

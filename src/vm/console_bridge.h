@@ -148,7 +148,9 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   void pump();
   Step send_frame_part();
   Step send_control_part();
-  Step splice_from_vm();
+  Step read_from_vm();
+  void start_frame(std::size_t bytes);
+  void frame_sent();
   void wait_browser_writable();
   void wait_vm_readable();
   void browser_failed();
@@ -183,15 +185,15 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   std::uint64_t viewer_id_ = 0;
   Hooks hooks_;
 
-  // VM -> browser: the pipe and the data frame being sent (header, then in_pipe_ payload bytes).
-  // Relay::copy: the payload sits in copy_buffer_ instead (grown like the pipe).
+  // VM -> browser: the data frame being sent (header, then payload_left_ bytes of payload, in
+  // copy_buffer_ from copy_sent_ or in the pipe) and the chunk's current capacity.
   const Relay relay_;
   std::unique_ptr<char[]> copy_buffer_;
   std::size_t copy_sent_ = 0;
   bool copy_buffer_full_ = false;
   int pipe_read_ = -1, pipe_write_ = -1;
-  std::size_t pipe_size_ = kToBrowserBytes;
-  std::size_t in_pipe_ = 0;
+  std::size_t chunk_capacity_ = kToBrowserBytes;
+  std::size_t payload_left_ = 0;
   std::size_t frame_bytes_ = 0;
   std::array<std::uint8_t, ws::kMaxServerHeader> header_{};
   std::size_t header_size_ = 0, header_sent_ = 0;
