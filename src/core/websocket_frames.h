@@ -2,11 +2,12 @@
 // WebSocket framing (RFC 6455 section 5) after the handshake, for a server relaying a byte
 // stream (RFB). Pure: bytes in, bytes and events out, no I/O.
 //
-// Why not Beast's stream: the console bridge splices the VM's output from its socket into the
-// browser's TCP socket without copying it through user space (console_bridge.h), and Beast's
-// websocket::stream owns every write (its pongs, pings and close frames) and copies each payload
-// through its own buffer, with no way to put a frame header in front of bytes that never pass
-// through it. Beast still answers the HTTP upgrade; from then on the bridge frames with this.
+// Why not Beast's stream: Beast's websocket::stream owns every write (its pongs, pings and close
+// frames, behind its own write lock and composed operations), so the console bridge could neither
+// splice the VM's output into the socket (VMSHARE_CONSOLE_RELAY=splice: the bytes never pass
+// through user space, so nothing can hand them to Beast) nor send a chunk with one gathered
+// sendmsg and no operation per chunk (the default; console_bridge.h, docs/benchmarks.md). Beast
+// still answers the HTTP upgrade; from then on the bridge frames with this.
 //
 // Server -> client: unmasked, unfragmented frames: a header from server_frame_header() before the
 // payload, or a whole control frame from control_frame() / close_frame().

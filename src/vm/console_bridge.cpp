@@ -244,15 +244,7 @@ ConsoleBridge::Step ConsoleBridge::send_frame_part() {
     if (n > 0) payload_left_ -= static_cast<std::size_t>(n);
     if (n > 0 && payload_left_ == 0) frame_sent();
   }
-  if (n >= 0) return Step::progressed;
-  if (would_block(errno)) {
-    wait_browser_writable();
-    return Step::waiting;
-  }
-  if (errno == EINTR) return Step::progressed;
-  spdlog::debug("console {}: WebSocket write: {}", vm_label(), std::strerror(errno));
-  browser_failed();
-  return Step::stopped;
+  return n >= 0 ? Step::progressed : after_failed_send();
 }
 
 ConsoleBridge::Step ConsoleBridge::send_control_part() {
@@ -266,6 +258,11 @@ ConsoleBridge::Step ConsoleBridge::send_control_part() {
     }
     return Step::progressed;
   }
+  return after_failed_send();
+}
+
+// A send or splice to the browser returned -1: wait for room, retry, or give up on the browser.
+ConsoleBridge::Step ConsoleBridge::after_failed_send() {
   if (would_block(errno)) {
     wait_browser_writable();
     return Step::waiting;

@@ -148,6 +148,7 @@ class ConsoleBridge : public std::enable_shared_from_this<ConsoleBridge> {
   void pump();
   Step send_frame_part();
   Step send_control_part();
+  Step after_failed_send();
   Step read_from_vm();
   void start_frame(std::size_t bytes);
   void frame_sent();
