@@ -95,8 +95,8 @@ FailureWindow MemorySessionStore::view(const Window& w, Clock::time_point now) {
 }
 
 FailureWindow MemorySessionStore::counter(const std::string& key) {
-  const auto now = Clock::now();
   std::lock_guard lock(mu_);
+  const auto now = Clock::now();  // under the lock: see hit_counter
   auto it = counters_.find(key);
   if (it == counters_.end()) return {};
   return view(it->second, now);
@@ -104,8 +104,10 @@ FailureWindow MemorySessionStore::counter(const std::string& key) {
 
 FailureWindow MemorySessionStore::hit_counter(const std::string& key, std::chrono::seconds window) {
   check_counter_key(key);
-  const auto now = Clock::now();
   std::lock_guard lock(mu_);
+  // Read under the lock, so no caller sees a window opened after its clock reading: its wait
+  // would come out longer than the window (CI: Retry-After 3601 for a one-hour sign-up window).
+  const auto now = Clock::now();
   auto it = counters_.find(key);
   if (it == counters_.end()) {
     make_room_locked(now);
