@@ -32,7 +32,9 @@ vm::VmView view_of(const cluster::VmRow& row) {
 
 }  // namespace
 
-std::optional<http::Response> forward_to_vm_owner(AppContext& app, http::Request& request, std::int64_t user_id) {
+namespace {
+// The node running the caller's VM when it is not this one (nullopt: serve here).
+std::optional<std::string> vm_owner_elsewhere(AppContext& app, const http::Request& request, std::int64_t user_id) {
   if (serve_here_anyway(app, request)) return std::nullopt;
   if (app.vms->vm_of_user(user_id)) return std::nullopt;  // here: no need to ask the table
   auto& c = *app.cluster;
@@ -41,7 +43,21 @@ std::optional<http::Response> forward_to_vm_owner(AppContext& app, http::Request
     throw cluster::VmLost("Your VM was lost: the node running it stopped answering. You can start a new one.");
   auto where = cluster::decide_route(c.self(), row ? std::optional(row->node) : std::nullopt, false);
   if (!where.forward) return std::nullopt;
-  return c.forwarder().forward(c.peer(where.node), request);
+  return where.node;
+}
+}  // namespace
+
+std::optional<http::Response> forward_to_vm_owner(AppContext& app, http::Request& request, std::int64_t user_id) {
+  const auto node = vm_owner_elsewhere(app, request, user_id);
+  if (!node) return std::nullopt;
+  return app.cluster->forwarder().forward(app.cluster->peer(*node), request);
+}
+
+std::optional<http::Response> forward_upload_to_vm_owner(AppContext& app, http::Request& request,
+                                                         std::int64_t user_id) {
+  const auto node = vm_owner_elsewhere(app, request, user_id);
+  if (!node) return std::nullopt;
+  return app.cluster->forwarder().forward_streaming(app.cluster->peer(*node), request);
 }
 
 std::optional<http::Response> forward_to_file_node(AppContext& app, http::Request& request, const std::string& node) {
@@ -49,6 +65,14 @@ std::optional<http::Response> forward_to_file_node(AppContext& app, http::Reques
   auto where = cluster::decide_route(app.cluster->self(), node, false);
   if (!where.forward) return std::nullopt;
   return app.cluster->forwarder().forward(app.cluster->peer(where.node), request);
+}
+
+std::optional<http::WebSocketDecision> forward_websocket_to_file_node(AppContext& app, http::Request& request,
+                                                                      const std::string& node) {
+  if (serve_here_anyway(app, request) || node.empty()) return std::nullopt;
+  auto where = cluster::decide_route(app.cluster->self(), node, false);
+  if (!where.forward) return std::nullopt;
+  return app.cluster->forwarder().forward_websocket(app.cluster->peer(where.node), request);
 }
 
 std::optional<http::Response> place_launch(AppContext& app, http::Request& request, std::int64_t user_id,

@@ -23,8 +23,18 @@ inline constexpr int kDefaultVmMemoryMb = 512;
 // The caller's VM runs on another node: its answer. A VM given up as lost: VmLost (410).
 std::optional<http::Response> forward_to_vm_owner(AppContext& app, http::Request& request, std::int64_t user_id);
 
+// The same for a streaming route (a drop into the VM): the body goes to the owner as it arrives
+// (cluster::Forwarder::forward_streaming), never held here.
+std::optional<http::Response> forward_upload_to_vm_owner(AppContext& app, http::Request& request,
+                                                         std::int64_t user_id);
+
 // A snapshot file held by another node (download, removal): that node's answer.
 std::optional<http::Response> forward_to_file_node(AppContext& app, http::Request& request, const std::string& node);
+
+// A WebSocket about a file held by another node (a recording's replay): relayed there, after
+// the caller's checks here; the owner checks again with the caller's own credentials.
+std::optional<http::WebSocketDecision> forward_websocket_to_file_node(AppContext& app, http::Request& request,
+                                                                      const std::string& node);
 
 // A new VM: the caller's running VM wherever it is, or the node placement picks when that is
 // not this one (its answer). `only_on`: the node that holds the launch's file.

@@ -2,11 +2,15 @@
 // POST /vm/drop (multipart, one or more parts named "files"), POST /vm/drop/eject, GET /vm/drop,
 // GET /vm/drop/files, GET /vm/drop/files/<name>. Owner only: everything is found through the
 // caller's own VM. The body is streamed to disk, never held in memory.
+// Several nodes: every route is answered by the node running the caller's VM; a drop's body is
+// streamed there through the internal channel (api/cluster_routing.h), never held here.
 #include <algorithm>
 #include <vector>
 
 #include "api/auth_guard.h"
+#include "api/cluster_routing.h"
 #include "api/routes.h"
+#include "cluster/errors.h"
 #include "core/errors.h"
 #include "http/file_download.h"
 #include "http/multipart_reader.h"
@@ -72,6 +76,7 @@ http::Response drop_files(AppContext& app, http::Request& request) {
   const std::string* content_type = request.header("Content-Type");
   const auto boundary = content_type ? http::multipart_boundary(*content_type) : std::nullopt;
   if (!boundary) throw ApiError(400, "Expected a multipart/form-data body with a boundary");
+  if (auto remote = forward_upload_to_vm_owner(app, request, caller.id)) return *remote;
   auto upload = app.drops->begin(caller.id, request.content_length);  // 404/409/413 before the body
   try {
     receive_files(request, *boundary, upload);
@@ -106,6 +111,7 @@ void register_drop_routes(http::Router& router, AppContext& app) {
 
   router.post("/vm/drop/eject", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     const auto ejected = app.drops->eject(caller.id);
     return http::json_response(200, {{"message", "USB stick ejected"},
                                      {"files", files_json(ejected.files)},
@@ -114,8 +120,13 @@ void register_drop_routes(http::Router& router, AppContext& app) {
 
   router.get("/vm/drop", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
-    const auto s = app.drops->status(caller.id);
     // Never 404: a page shown to someone whose VM it is not asks too (and then hides the button).
+    // A VM lost with its node is no stick either: answered here (no VM), not 410.
+    try {
+      if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
+    } catch (const cluster::VmLost&) {
+    }
+    const auto s = app.drops->status(caller.id);
     return http::json_response(200, {{"vmid", s.vmid.empty() ? json(nullptr) : json(s.vmid)},
                                      {"state", s.state},
                                      {"dropped", files_json(s.dropped)},
@@ -125,11 +136,13 @@ void register_drop_routes(http::Router& router, AppContext& app) {
 
   router.get("/vm/drop/files", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     return http::json_response(200, files_json(app.drops->returned_files(caller.id)));
   });
 
   router.get("/vm/drop/files/<name>", [&app](http::Request& request) {
     auto caller = authenticate(app, request);
+    if (auto remote = forward_to_vm_owner(app, request, caller.id)) return *remote;
     const auto& name = request.params.at(0);
     const auto files = app.drops->returned_files(caller.id);
     const auto it = std::find_if(files.begin(), files.end(), [&](const vm::DropFile& f) { return f.name == name; });

@@ -78,6 +78,9 @@ http::WebSocketDecision open_replay(AppContext& app, http::Request& request) {
   const auto from_ms = parse_from_ms(request.query_value("from"));
   const int speed = parse_speed(request.query_value("speed"));
   auto record = app.recordings->get(caller.id, request.params.at(0));
+  // Several nodes: the file is on the node that recorded it; the replay is relayed from there.
+  if (app.cluster && record.node != app.vms->node_id())
+    if (auto remote = forward_websocket_to_file_node(app, request, record.node)) return std::move(*remote);
   auto file = std::make_shared<vm::UniqueFd>(vm::open_regular(app.recordings->path_of(record), false));
   auto index = std::make_shared<vm::RecordingIndex>(vm::read_recording_index(file->get()));
   http::WebSocketDecision decision;

@@ -1,9 +1,12 @@
 #include "cluster/forwarder.h"
 
+#include <poll.h>
+
 #include <ctime>
 #include <limits>
 #include <set>
 #include <stdexcept>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -40,6 +43,40 @@ bool is_ours(const std::string& lower_name) { return lower_name.rfind(kHeaderPre
 http::Response unreachable(const std::string& why) {
   spdlog::warn("cluster: forwarding failed: {}", why);
   throw PeerUnavailable("The node running your VM is not answering; please try again shortly");
+}
+
+void connect_to(net::io_context& io, beast::tcp_stream& stream, const PeerAddress& peer) {
+  net::ip::tcp::resolver resolver(io);
+  stream.expires_after(kConnectTimeout);
+  stream.connect(resolver.resolve(peer.host, peer.port));
+  stream.expires_after(kForwardTimeout);
+}
+
+// The peer has something to say (an early answer, or it closed): no point sending more.
+bool peer_has_spoken(beast::tcp_stream& stream) {
+  pollfd pfd{stream.socket().native_handle(), POLLIN, 0};
+  return ::poll(&pfd, 1, 0) > 0;
+}
+
+// The client's body to the peer, one chunk at a time. Returns false when the peer stopped
+// taking it (it answered early, or broke); the client's own errors are thrown.
+bool send_body(beast::tcp_stream& stream, bhttp::request<bhttp::buffer_body>& out, http::Request& request) {
+  bhttp::request_serializer<bhttp::buffer_body> serializer{out};
+  beast::error_code ec;
+  bhttp::write_header(stream, serializer, ec);
+  if (ec) return false;
+  std::vector<char> chunk(kChunk);
+  for (;;) {
+    if (peer_has_spoken(stream)) return false;
+    const std::size_t n = request.read_body(chunk.data(), chunk.size());
+    out.body().data = n ? chunk.data() : nullptr;
+    out.body().size = n;
+    out.body().more = n > 0;
+    bhttp::write(stream, serializer, ec);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) return false;
+    if (n == 0) return true;
+  }
 }
 
 // The owner's answer, streamed to the client while it is read.
@@ -103,7 +140,7 @@ PeerAddress parse_internal_url(const std::string& url) {
 
 HeaderList forwarded_request_headers(const http::HeaderMap& headers) {
   static const std::set<std::string> hop{"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
-                                         "content-length", "proxy-authorization", "proxy-connection", "trailer",
+                                         "content-length", "expect", "proxy-authorization", "proxy-connection", "trailer",
                                          "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"};
   HeaderList out;
   for (const auto& [name, value] : headers) {
@@ -121,6 +158,11 @@ bool passes_back(const std::string& name) {
   return !dropped.count(l) && !is_ours(l);
 }
 
+BodyFraming streamed_body_framing(const std::optional<std::uint64_t>& client_content_length) {
+  if (client_content_length) return {false, *client_content_length};
+  return {true, 0};
+}
+
 HeaderList Forwarder::signed_headers(const std::string& method, const std::string& target) const {
   SignedFields f{method, target, static_cast<std::int64_t>(std::time(nullptr)), new_nonce(), self_};
   return {{kHeaderNode, f.sender},
@@ -133,9 +175,7 @@ http::Response Forwarder::forward(const PeerAddress& peer, const http::Request& 
   try {
     net::io_context io;
     beast::tcp_stream stream(io);
-    net::ip::tcp::resolver resolver(io);
-    stream.expires_after(kConnectTimeout);
-    stream.connect(resolver.resolve(peer.host, peer.port));
+    connect_to(io, stream, peer);
     bhttp::request<bhttp::string_body> out{bhttp::string_to_verb(request.method), request.target, 11};
     for (const auto& [name, value] : forwarded_request_headers(request.headers)) out.set(name, value);
     for (const auto& [name, value] : signed_headers(request.method, request.target)) out.set(name, value);
@@ -143,7 +183,6 @@ http::Response Forwarder::forward(const PeerAddress& peer, const http::Request& 
     out.set(bhttp::field::connection, "close");
     out.body() = request.body;
     out.prepare_payload();
-    stream.expires_after(kForwardTimeout);
     bhttp::write(stream, out);
     beast::flat_buffer buffer;
     return relay_response(stream, buffer, request);
@@ -152,6 +191,40 @@ http::Response Forwarder::forward(const PeerAddress& peer, const http::Request& 
   } catch (const std::exception& e) {
     if (request.response_stream && request.response_stream->begun()) throw;  // cut short: the client sees it
     return unreachable(e.what());
+  }
+}
+
+// The signature covers method, target, time, nonce and sender, never the body (a buffered
+// forward's neither): a body hash would need the whole body before its first byte could leave.
+// The body's integrity rests, as for every forward, on the channel being private to the nodes
+// (docs/operations.md: firewalled); a captured request still cannot be replayed (nonce, window),
+// and the owner applies its own size limit to whatever arrives.
+http::Response Forwarder::forward_streaming(const PeerAddress& peer, http::Request& request) const {
+  net::io_context io;
+  beast::tcp_stream stream(io);
+  try {
+    connect_to(io, stream, peer);
+  } catch (const std::exception& e) {
+    return unreachable(e.what());
+  }
+  bhttp::request<bhttp::buffer_body> out{bhttp::string_to_verb(request.method), request.target, 11};
+  for (const auto& [name, value] : forwarded_request_headers(request.headers)) out.set(name, value);
+  for (const auto& [name, value] : signed_headers(request.method, request.target)) out.set(name, value);
+  out.set(bhttp::field::connection, "close");
+  const auto framing = streamed_body_framing(request.content_length);
+  if (framing.chunked)
+    out.chunked(true);
+  else
+    out.content_length(framing.content_length);
+  out.body().data = nullptr;
+  out.body().more = true;
+  // A client error thrown here leaves with the stream closed: the peer sees a cut body.
+  const bool sent = send_body(stream, out, request);
+  try {
+    beast::flat_buffer buffer;
+    return relay_response(stream, buffer, request);
+  } catch (const std::exception& e) {
+    return unreachable(std::string(sent ? "" : "the peer stopped taking the body; ") + e.what());
   }
 }
 
