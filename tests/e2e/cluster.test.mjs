@@ -2,25 +2,41 @@
 // sharing PostgreSQL and Redis, nginx round-robin in front (no stickiness). What a user sees
 // must not depend on which node answers.
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { CLUSTER_KEY, startCluster, startNginx } from './lib/cluster.mjs';
 import { fakeProcs } from './lib/fake_qemu.mjs';
 import { multipart } from './lib/multipart.mjs';
-import { RfbClient } from './lib/rfb_client.mjs';
-import { STORAGE, api, registerUser, runVmshare } from './lib/server.mjs';
+import { RfbClient, openConsoleSocket } from './lib/rfb_client.mjs';
+import { STORAGE, api, randomSuffix, registerUser, runVmshare } from './lib/server.mjs';
 import { waitFor } from './lib/vm_helpers.mjs';
 
 const skip = STORAGE !== 'production' ? 'cluster mode needs PostgreSQL and Redis (VMSHARE_E2E_STORAGE=production)' : false;
 
 const launch = (server, user, os_type = 'fake') => api(server, 'POST', '/run-script', { token: user.token, json: { os_type } });
 const status = (server, user) => api(server, 'GET', '/vm/status', { token: user.token });
+// A drop's multipart body: parts named "files".
+function dropBody(files) {
+  const boundary = `----vmshare${randomSuffix(8)}`;
+  const parts = files.map(({ name, data }) => Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${name}"\r\n\r\n`),
+    Buffer.from(data), Buffer.from('\r\n')]));
+  return { body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]), headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } };
+}
+const drop = (server, user, files) => api(server, 'POST', '/vm/drop', { token: user.token, ...dropBody(files), timeoutMs: 60000 });
+const stored = async (server, user) => (await api(server, 'GET', '/me', { token: user.token })).body.snapshot_stored_mb;
+const dropFolders = (server) => {
+  const dir = path.join(server.dataDir, 'drops');
+  return existsSync(dir) ? readdirSync(dir) : [];
+};
 
 describe('cluster of three nodes behind nginx', { skip }, () => {
   let cluster, front;
   before(async () => {
-    cluster = await startCluster();
+    cluster = await startCluster({ env: { VMSHARE_DROP_MAX_MB: '16' } });
     front = await startNginx(cluster.nodes);
     cluster.nginx = front;
   });
@@ -157,6 +173,108 @@ describe('cluster of three nodes behind nginx', { skip }, () => {
     await api(front, 'POST', '/vm/stop', { token: user.token });
     const none = await registerUser(front);
     assert.equal((await api(cluster.nodes[1], 'POST', '/run-iso', { token: none.token })).status, 404);
+  });
+
+  test('a drop sent to a node that does not run the VM reaches it; eject and downloads work from any node', async () => {
+    const user = await registerUser(front);
+    const vmid = (await launch(front, user)).body.vm.vmid;
+    const owner = serverOf(await nodeOf(vmid));
+    const other = notOwner(owner.nodeId);
+    const before = await stored(front, user);
+    const res = await drop(other, user, [{ name: 'hello.txt', data: 'hello from the host\n' }, { name: 'big.bin', data: Buffer.alloc(3 << 20, 7) }]);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.files.map((f) => [f.name, f.size]), [['hello.txt', 20], ['big.bin', 3 << 20]]);
+    assert.equal(dropFolders(owner).length, 1, 'the stick is made on the VM\'s node');
+    assert.deepEqual(dropFolders(other), [], 'nothing is kept on the node that took the upload');
+    assert.equal(await stored(front, user), before + res.body.stick_mb);
+    for (const node of cluster.nodes) {
+      const s = await api(node, 'GET', '/vm/drop', { token: user.token });
+      assert.equal(s.status, 200, `${node.nodeId}: ${s.text}`);
+      assert.equal(s.body.vmid, vmid);
+      assert.equal(s.body.state, 'plugged');
+      assert.deepEqual(s.body.dropped.map((f) => f.name), ['hello.txt', 'big.bin']);
+    }
+    assert.equal((await drop(other, user, [{ name: 'b.txt', data: 'b' }])).status, 409, 'the owner\'s refusal comes back as it is');
+    const out = await api(other, 'POST', '/vm/drop/eject', { token: user.token, timeoutMs: 60000 });
+    assert.equal(out.status, 200, out.text);
+    assert.deepEqual(out.body.files.map((f) => f.name).sort(), ['big.bin', 'hello.txt']);
+    const list = await api(other, 'GET', '/vm/drop/files', { token: user.token });
+    assert.equal(list.status, 200, list.text);
+    assert.equal(list.body.length, 2);
+    const file = await api(other, 'GET', '/vm/drop/files/hello.txt', { token: user.token });
+    assert.equal(file.status, 200, file.text);
+    assert.equal(file.text, 'hello from the host\n');
+    assert.match(file.headers['content-disposition'], /filename="hello\.txt"/);
+    const part = await api(other, 'GET', '/vm/drop/files/big.bin', { token: user.token, headers: { Range: 'bytes=100-199' } });
+    assert.equal(part.status, 206);
+    assert.ok(part.raw.equals(Buffer.alloc(100, 7)));
+    assert.equal((await api(other, 'GET', '/vm/drop/files/nope.txt', { token: user.token })).status, 404);
+    // A user without a VM anywhere: the page's question is still answered.
+    const none = await registerUser(front);
+    const idle = await api(other, 'GET', '/vm/drop', { token: none.token });
+    assert.equal(idle.status, 200, idle.text);
+    assert.equal(idle.body.state, 'none');
+    assert.equal((await drop(other, none, [{ name: 'a', data: 'a' }])).status, 404);
+    await api(front, 'POST', '/vm/stop', { token: user.token, timeoutMs: 60000 });
+    await waitFor('the stick removed with its VM', async () => dropFolders(owner).length === 0, 10000);
+    assert.equal(await stored(front, user), before, 'the quota given back');
+  });
+
+  test('an oversized drop through another node is refused with 413 and leaves nothing', async () => {
+    const user = await registerUser(front);
+    const vmid = (await launch(front, user)).body.vm.vmid;
+    const owner = serverOf(await nodeOf(vmid));
+    const other = notOwner(owner.nodeId);
+    const before = await stored(front, user);
+    // Within the route's body limit, so it travels to the owner, whose stick cap refuses it.
+    const big = await drop(other, user, [{ name: 'big.bin', data: Buffer.alloc(16 << 20) }]);
+    assert.equal(big.status, 413, big.text);
+    assert.match(big.body.detail, /16 MB/);
+    // Beyond the route's limit: refused by the node that took it, before anything is sent.
+    const huge = await drop(other, user, [{ name: 'huge.bin', data: Buffer.alloc(17 << 20) }]);
+    assert.equal(huge.status, 413, huge.text);
+    for (const node of cluster.nodes) assert.deepEqual(dropFolders(node), [], `${node.nodeId} keeps nothing`);
+    assert.equal(await stored(front, user), before, 'quota unchanged');
+    assert.equal((await api(other, 'GET', '/vm/drop', { token: user.token })).body.state, 'none');
+    const ok = await drop(other, user, [{ name: 'a.txt', data: 'a' }]);
+    assert.equal(ok.status, 200, ok.text);
+    await api(front, 'POST', '/vm/stop', { token: user.token, timeoutMs: 60000 });
+  });
+
+  test('a recording replays through a node that does not hold it, as through its own', async () => {
+    const user = await registerUser(front);
+    const vmid = (await launch(front, user)).body.vm.vmid;
+    const owner = serverOf(await nodeOf(vmid));
+    const other = notOwner(owner.nodeId);
+    const on = await api(other, 'POST', '/vm/recording', { token: user.token, json: { on: true } });
+    assert.equal(on.status, 200, on.text);
+    await new Promise((r) => setTimeout(r, 700));
+    const off = await api(other, 'POST', '/vm/recording', { token: user.token, json: { on: false } });
+    assert.equal(off.status, 200, off.text);
+    const rec = off.body.last;
+    assert.equal(await cluster.psql(`SELECT node FROM recordings WHERE id = '${rec.id}'`), owner.nodeId);
+    const play = async (node) => {
+      const ws = await RfbClient.connect(`ws://${node.host}:${node.port}/ws/replay/${rec.id}?speed=4`,
+        { cookie: user.cookie, origin: node.url, novncPixelFormat: true });
+      await waitFor('the replay to end', () => ws.closed, rec.duration_ms / 4 + 10000);
+      return ws;
+    };
+    const own = await play(owner);
+    const relayed = await play(other);
+    assert.equal(relayed.closeInfo.code, 1000);
+    assert.equal(relayed.closeInfo.reason, 'end of recording');
+    assert.ok(relayed.updates >= 1 && relayed.nonBlackPixels() > 0, `${relayed.updates} updates`);
+    assert.equal(relayed.width, own.width);
+    assert.ok(relayed.fb.equals(own.fb), 'the same last frame as through its own node');
+    // Refusals are still HTTP statuses, decided before anything is relayed.
+    const stranger = await registerUser(front);
+    await assert.rejects(openConsoleSocket(`ws://${other.host}:${other.port}/ws/replay/${rec.id}`, { cookie: stranger.cookie, origin: other.url }),
+      (e) => e.status === 404);
+    await assert.rejects(openConsoleSocket(`ws://${other.host}:${other.port}/ws/replay/${rec.id}?speed=3`, { cookie: user.cookie, origin: other.url }),
+      (e) => e.status === 422);
+    await assert.rejects(openConsoleSocket(`ws://${other.host}:${other.port}/ws/replay/${rec.id}`, { cookie: user.cookie, origin: 'http://evil.example' }),
+      (e) => e.status === 403);
+    await api(front, 'POST', '/vm/stop', { token: user.token });
   });
 
   test('a drained node takes no new VM; its running VMs go on', async () => {
