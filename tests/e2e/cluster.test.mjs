@@ -1,6 +1,6 @@
 // Several nodes as one service (issue 13): three vmshare nodes on 127.0.0.2-4 with fake QEMU,
 // sharing PostgreSQL and Redis, nginx round-robin in front (no stickiness). What a user sees
-// must not depend on which node answers.
+// must not depend on which node answers: VM routes, consoles, snapshots, ISOs, drops and replays.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';

@@ -34,8 +34,9 @@ struct Seen {
   std::string cookie;
 };
 
-// One connection, answered by `refuse_early` (status after the header only) or with 200 after
-// the whole body.
+// One connection, answered by `refuse_early` (status after the header only; kHangUp: closed
+// without an answer) or with 200 after the whole body.
+constexpr int kHangUp = -1;
 class Peer {
  public:
   explicit Peer(int refuse_early = 0) : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
@@ -67,6 +68,7 @@ class Peer {
                    std::string(head[kHeaderNode])};
     NonceCache nonces;
     seen.signed_ok = verify_request(kKey, f, std::string(head[kHeaderSignature]), f.timestamp, 30, nonces) == Verdict::ok;
+    if (refuse_early == kHangUp) return;  // the socket closes unanswered
     bhttp::response<bhttp::string_body> answer{bhttp::status::ok, 11};
     if (refuse_early) {
       answer.result(static_cast<unsigned>(refuse_early));
@@ -159,6 +161,14 @@ TEST(ForwardStreaming, AnEarlyRefusalComesBackWithoutTheRestOfTheBody) {
   EXPECT_EQ(answer.status, 409);
   EXPECT_EQ(answer.body, R"({"detail":"refused"})");
   EXPECT_LT(*pulled, std::size_t{64} << 20) << "the forwarder stopped pulling the client's body";
+}
+
+TEST(ForwardStreaming, APeerThatHangsUpMidBodyIsUnavailable) {
+  Peer peer(kHangUp);
+  auto pulled = std::make_shared<std::size_t>(0);
+  auto request = upload(64u << 20, true, pulled);
+  EXPECT_THROW(Forwarder("node1", kKey).forward_streaming(peer.address(), request), PeerUnavailable);
+  EXPECT_LT(*pulled, std::size_t{64} << 20);
 }
 
 TEST(ForwardStreaming, TheClientsErrorsPassThrough) {
