@@ -1,4 +1,5 @@
 // PgUserStore: recording records and the quota they charge (the snapshots' pattern).
+#include "store/pg_storage_quota.h"
 #include "store/pg_user_store.h"
 
 namespace vmshare::store {
@@ -21,32 +22,15 @@ RecordingRecord read_recording(const pqxx::row& r) {
   return s;
 }
 
-User quota_row(const pqxx::row& r, std::int64_t user_id) {
-  User u;
-  u.id = user_id;
-  u.snapshot_stored = r[0].as<std::int64_t>();
-  u.snapshot_storage_capacity = r[1].as<std::int64_t>();
-  return u;
-}
-
 }  // namespace
 
 User PgUserStore::reserve_recording(const RecordingRecord& p) {
   return with_conn(DbOp::insert, [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto res = tx.exec_params(
-        "UPDATE users SET snapshot_stored = snapshot_stored + $1 WHERE id = $2 AND "
-        "snapshot_stored + $1 <= snapshot_storage_capacity RETURNING snapshot_stored, snapshot_storage_capacity",
-        p.size_mb, p.user_id);
-    if (res.empty()) {
-      auto now = tx.exec_params("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = $1", p.user_id);
-      if (now.empty()) throw QuotaExceeded(0, 0, p.size_mb);
-      throw QuotaExceeded(now[0][0].as<std::int64_t>(), now[0][1].as<std::int64_t>(), p.size_mb);
-    }
+    auto user = pg_charge_storage(tx, p.user_id, p.size_mb);
     tx.exec_params("INSERT INTO recordings (id, user_id, vmid, os_type, size_mb, created_at, duration_ms, file, state, node) "
                    "VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'recording', $8)",
                    p.id, p.user_id, p.vmid, p.os_type, p.size_mb, p.created_at, p.file, p.node);
-    auto user = quota_row(res[0], p.user_id);
     tx.commit();
     return user;
   });
@@ -60,14 +44,9 @@ User PgUserStore::settle_recording(const std::string& id, std::int64_t real_size
     const auto user_id = row[0][0].as<std::int64_t>();
     const auto reserved = row[0][1].as<std::int64_t>();
     const auto charged = std::min(real_size_mb, reserved);
-    auto res = tx.exec_params(
-        "UPDATE users SET snapshot_stored = GREATEST(0, snapshot_stored - $1) WHERE id = $2 "
-        "RETURNING snapshot_stored, snapshot_storage_capacity",
-        reserved - charged, user_id);
+    auto user = pg_refund_storage(tx, user_id, reserved - charged);
     tx.exec_params("UPDATE recordings SET size_mb = $1, duration_ms = $2, state = 'ready' WHERE id = $3", charged,
                    duration_ms, id);
-    User user;
-    if (!res.empty()) user = quota_row(res[0], user_id);
     tx.commit();
     return user;
   });
@@ -79,8 +58,7 @@ std::optional<RecordingRecord> PgUserStore::release_recording(const std::string&
     auto res = tx.exec_params(std::string("DELETE FROM recordings WHERE id = $1 RETURNING ") + kRecordingColumns, id);
     if (res.empty()) return std::nullopt;
     auto record = read_recording(res[0]);
-    tx.exec_params("UPDATE users SET snapshot_stored = GREATEST(0, snapshot_stored - $1) WHERE id = $2",
-                   record.size_mb, record.user_id);
+    pg_refund_storage(tx, record.user_id, record.size_mb);
     tx.commit();
     return record;
   });

@@ -1,4 +1,5 @@
 // PgUserStore: snapshot records and the quota they charge.
+#include "store/pg_storage_quota.h"
 #include "store/pg_user_store.h"
 
 namespace vmshare::store {
@@ -20,29 +21,12 @@ SnapshotRecord read_snapshot(const pqxx::row& r) {
   return s;
 }
 
-User quota_of(const pqxx::row& r, std::int64_t user_id) {
-  User u;
-  u.id = user_id;
-  u.snapshot_stored = r[0].as<std::int64_t>();
-  u.snapshot_storage_capacity = r[1].as<std::int64_t>();
-  return u;
-}
-
 }  // namespace
 
 User PgUserStore::reserve_snapshot(const SnapshotRecord& p) {
   return with_conn(DbOp::insert, [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    // The row lock taken by UPDATE serialises concurrent reservations of one user.
-    auto res = tx.exec_params(
-        "UPDATE users SET snapshot_stored = snapshot_stored + $1 WHERE id = $2 AND "
-        "snapshot_stored + $1 <= snapshot_storage_capacity RETURNING snapshot_stored, snapshot_storage_capacity",
-        p.size_mb, p.user_id);
-    if (res.empty()) {
-      auto now = tx.exec_params("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = $1", p.user_id);
-      if (now.empty()) throw QuotaExceeded(0, 0, p.size_mb);
-      throw QuotaExceeded(now[0][0].as<std::int64_t>(), now[0][1].as<std::int64_t>(), p.size_mb);
-    }
+    auto user = pg_charge_storage(tx, p.user_id, p.size_mb);
     try {
       tx.exec_params("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state, node) "
                      "VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)",
@@ -50,7 +34,6 @@ User PgUserStore::reserve_snapshot(const SnapshotRecord& p) {
     } catch (const pqxx::unique_violation&) {
       throw SnapshotNameTaken();
     }
-    auto user = quota_of(res[0], p.user_id);
     tx.commit();
     return user;
   });
@@ -61,19 +44,8 @@ User PgUserStore::settle_snapshot(const std::string& name, std::int64_t real_siz
     pqxx::work tx(c);
     auto row = tx.exec_params("SELECT user_id, size_mb FROM snapshots WHERE name = $1 FOR UPDATE", name);
     if (row.empty()) throw std::runtime_error("snapshot record vanished while it was written");
-    const auto user_id = row[0][0].as<std::int64_t>();
-    const auto delta = real_size_mb - row[0][1].as<std::int64_t>();
-    auto res = tx.exec_params(
-        "UPDATE users SET snapshot_stored = snapshot_stored + $1 WHERE id = $2 AND "
-        "snapshot_stored + $1 <= snapshot_storage_capacity AND snapshot_stored + $1 >= 0 "
-        "RETURNING snapshot_stored, snapshot_storage_capacity",
-        delta, user_id);
-    if (res.empty()) {
-      auto now = tx.exec_params1("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = $1", user_id);
-      throw QuotaExceeded(now[0].as<std::int64_t>(), now[1].as<std::int64_t>(), delta);
-    }
+    auto user = pg_charge_storage(tx, row[0][0].as<std::int64_t>(), real_size_mb - row[0][1].as<std::int64_t>());
     tx.exec_params("UPDATE snapshots SET size_mb = $1, state = 'ready' WHERE name = $2", real_size_mb, name);
-    auto user = quota_of(res[0], user_id);
     tx.commit();
     return user;
   });
@@ -85,8 +57,7 @@ std::optional<SnapshotRecord> PgUserStore::release_snapshot(const std::string& n
     auto res = tx.exec_params(std::string("DELETE FROM snapshots WHERE name = $1 RETURNING ") + kSnapshotColumns, name);
     if (res.empty()) return std::nullopt;
     auto record = read_snapshot(res[0]);
-    tx.exec_params("UPDATE users SET snapshot_stored = GREATEST(0, snapshot_stored - $1) WHERE id = $2",
-                   record.size_mb, record.user_id);
+    pg_refund_storage(tx, record.user_id, record.size_mb);
     tx.commit();
     return record;
   });

@@ -132,4 +132,17 @@ std::string SqliteStatement::column_text(int index) const {
   return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index))) : "";
 }
 
+SqliteWriteTransaction::~SqliteWriteTransaction() {
+  if (done_) return;
+  try {
+    db_.exec("ROLLBACK");
+  } catch (...) {  // the connection is gone: SQLite rolled back already
+  }
+}
+
+void SqliteWriteTransaction::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
 }  // namespace vmshare::store

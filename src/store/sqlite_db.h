@@ -64,4 +64,20 @@ class SqliteStatement {
   bool owned_;
 };
 
+// BEGIN IMMEDIATE ... COMMIT, rolled back when the scope is left by an exception. IMMEDIATE takes
+// the write lock up front, so a read and the write that depends on it (a quota check, a count of
+// live links) are one step for every process on the file.
+class SqliteWriteTransaction {
+ public:
+  explicit SqliteWriteTransaction(SqliteDb& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+  ~SqliteWriteTransaction();
+  SqliteWriteTransaction(const SqliteWriteTransaction&) = delete;
+  SqliteWriteTransaction& operator=(const SqliteWriteTransaction&) = delete;
+  void commit();
+
+ private:
+  SqliteDb& db_;
+  bool done_ = false;
+};
+
 }  // namespace vmshare::store

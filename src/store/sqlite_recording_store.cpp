@@ -1,6 +1,7 @@
 // SqliteUserStore: recording records and the quota they charge (the snapshots' pattern).
 #include <sqlite3.h>
 
+#include "store/sqlite_storage_quota.h"
 #include "store/sqlite_user_store.h"
 
 namespace vmshare::store {
@@ -23,87 +24,45 @@ RecordingRecord read_recording(const SqliteStatement& st) {
   return r;
 }
 
-// BEGIN IMMEDIATE ... COMMIT, rolled back when the scope is left by an exception.
-class Transaction {
- public:
-  explicit Transaction(SqliteDb& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
-  ~Transaction() {
-    if (!done_) try {
-        db_.exec("ROLLBACK");
-      } catch (...) {
-      }
-  }
-  void commit() {
-    db_.exec("COMMIT");
-    done_ = true;
-  }
-
- private:
-  SqliteDb& db_;
-  bool done_ = false;
-};
-
-User quota_of(SqliteDb& db, std::int64_t user_id) {
-  auto st = db.prepare("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = ?");
-  st.bind(1, user_id);
-  User u;
-  u.id = user_id;
-  if (st.step()) {
-    u.snapshot_stored = st.column_int(0);
-    u.snapshot_storage_capacity = st.column_int(1);
-  }
-  return u;
-}
-
 }  // namespace
 
 User SqliteUserStore::reserve_recording(const RecordingRecord& p) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  db_.prepare("UPDATE users SET snapshot_stored = snapshot_stored + ? WHERE id = ? AND "
-              "snapshot_stored + ? <= snapshot_storage_capacity")
-      .bind(1, p.size_mb).bind(2, p.user_id).bind(3, p.size_mb).step();
-  if (db_.changes() == 0) {
-    const auto now = quota_of(db_, p.user_id);
-    throw QuotaExceeded(now.snapshot_stored, now.snapshot_storage_capacity, p.size_mb);
-  }
+  SqliteWriteTransaction tx(db_);
+  auto user = sqlite_charge_storage(db_, p.user_id, p.size_mb);
   db_.prepare("INSERT INTO recordings (id, user_id, vmid, os_type, size_mb, created_at, duration_ms, file, state, node) "
               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, 'recording', ?)")
       .bind(1, p.id).bind(2, p.user_id).bind(3, p.vmid).bind(4, p.os_type).bind(5, p.size_mb)
       .bind(6, p.created_at).bind(7, p.file).bind(8, p.node).step();
-  auto user = quota_of(db_, p.user_id);
   tx.commit();
   return user;
 }
 
 User SqliteUserStore::settle_recording(const std::string& id, std::int64_t real_size_mb, std::int64_t duration_ms) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteWriteTransaction tx(db_);
   auto row = db_.prepare("SELECT user_id, size_mb FROM recordings WHERE id = ?");
   row.bind(1, id);
   if (!row.step()) throw std::runtime_error("recording record vanished while it was written");
   const auto user_id = row.column_int(0);
   const auto reserved = row.column_int(1);
   const auto charged = real_size_mb < reserved ? real_size_mb : reserved;
-  db_.prepare("UPDATE users SET snapshot_stored = MAX(0, snapshot_stored - ?) WHERE id = ?")
-      .bind(1, reserved - charged).bind(2, user_id).step();
+  auto user = sqlite_refund_storage(db_, user_id, reserved - charged);
   db_.prepare("UPDATE recordings SET size_mb = ?, duration_ms = ?, state = 'ready' WHERE id = ?")
       .bind(1, charged).bind(2, duration_ms).bind(3, id).step();
-  auto user = quota_of(db_, user_id);
   tx.commit();
   return user;
 }
 
 std::optional<RecordingRecord> SqliteUserStore::release_recording(const std::string& id) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteWriteTransaction tx(db_);
   auto row = db_.prepare(std::string("SELECT ") + kRecordingColumns + " FROM recordings WHERE id = ?");
   row.bind(1, id);
   if (!row.step()) return std::nullopt;
   auto record = read_recording(row);
   db_.prepare("DELETE FROM recordings WHERE id = ?").bind(1, id).step();
-  db_.prepare("UPDATE users SET snapshot_stored = MAX(0, snapshot_stored - ?) WHERE id = ?")
-      .bind(1, record.size_mb).bind(2, record.user_id).step();
+  sqlite_refund_storage(db_, record.user_id, record.size_mb);
   tx.commit();
   return record;
 }

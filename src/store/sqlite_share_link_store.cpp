@@ -21,32 +21,11 @@ ShareLink read_link(const SqliteStatement& st) {
   return l;
 }
 
-// BEGIN IMMEDIATE (the write lock up front, so the count and the insert are one step for every
-// process on the file) ... COMMIT, rolled back when the scope is left by an exception.
-class WriteTransaction {
- public:
-  explicit WriteTransaction(SqliteDb& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
-  ~WriteTransaction() {
-    if (!done_) try {
-        db_.exec("ROLLBACK");
-      } catch (...) {
-      }
-  }
-  void commit() {
-    db_.exec("COMMIT");
-    done_ = true;
-  }
-
- private:
-  SqliteDb& db_;
-  bool done_ = false;
-};
-
 }  // namespace
 
 ShareLink SqliteUserStore::create_share_link(const ShareLink& link, int max_live) {
   std::lock_guard lock(mu_);
-  WriteTransaction tx(db_);
+  SqliteWriteTransaction tx(db_);
   auto count = db_.prepare("SELECT COUNT(*) FROM share_links WHERE vmid = ? AND revoked_at = 0 AND expires_at > ?");
   count.bind(1, link.vmid).bind(2, link.created_at);
   count.step();

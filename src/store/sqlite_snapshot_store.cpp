@@ -1,6 +1,7 @@
 // SqliteUserStore: snapshot records and the quota they charge.
 #include <sqlite3.h>
 
+#include "store/sqlite_storage_quota.h"
 #include "store/sqlite_user_store.h"
 
 namespace vmshare::store {
@@ -22,40 +23,12 @@ SnapshotRecord read_snapshot(const SqliteStatement& st) {
   return r;
 }
 
-// BEGIN IMMEDIATE ... COMMIT, rolled back when the scope is left by an exception.
-class Transaction {
- public:
-  explicit Transaction(SqliteDb& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
-  ~Transaction() {
-    if (!done_) try {
-        db_.exec("ROLLBACK");
-      } catch (...) {
-      }
-  }
-  void commit() {
-    db_.exec("COMMIT");
-    done_ = true;
-  }
-
- private:
-  SqliteDb& db_;
-  bool done_ = false;
-};
-
 }  // namespace
 
 User SqliteUserStore::reserve_snapshot(const SnapshotRecord& p) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  db_.prepare("UPDATE users SET snapshot_stored = snapshot_stored + ? WHERE id = ? AND "
-              "snapshot_stored + ? <= snapshot_storage_capacity")
-      .bind(1, p.size_mb).bind(2, p.user_id).bind(3, p.size_mb).step();
-  auto user_st = db_.prepare("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = ?");
-  user_st.bind(1, p.user_id);
-  if (db_.changes() == 0) {
-    if (!user_st.step()) throw QuotaExceeded(0, 0, p.size_mb);
-    throw QuotaExceeded(user_st.column_int(0), user_st.column_int(1), p.size_mb);
-  }
+  SqliteWriteTransaction tx(db_);
+  auto user = sqlite_charge_storage(db_, p.user_id, p.size_mb);
   try {
     db_.prepare("INSERT INTO snapshots (name, user_id, os_type, vmid, size_mb, created_at, file, state, node) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)")
@@ -65,50 +38,32 @@ User SqliteUserStore::reserve_snapshot(const SnapshotRecord& p) {
     if (e.code == SQLITE_CONSTRAINT_PRIMARYKEY || e.code == SQLITE_CONSTRAINT_UNIQUE) throw SnapshotNameTaken();
     throw;
   }
-  user_st.step();
-  User u;
-  u.id = p.user_id;
-  u.snapshot_stored = user_st.column_int(0);
-  u.snapshot_storage_capacity = user_st.column_int(1);
   tx.commit();
-  return u;
+  return user;
 }
 
 User SqliteUserStore::settle_snapshot(const std::string& name, std::int64_t real_size_mb) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteWriteTransaction tx(db_);
   auto row = db_.prepare("SELECT user_id, size_mb FROM snapshots WHERE name = ?");
   row.bind(1, name);
   if (!row.step()) throw std::runtime_error("snapshot record vanished while it was written");
-  const auto user_id = row.column_int(0);
-  const auto delta = real_size_mb - row.column_int(1);
-  db_.prepare("UPDATE users SET snapshot_stored = snapshot_stored + ? WHERE id = ? AND "
-              "snapshot_stored + ? <= snapshot_storage_capacity AND snapshot_stored + ? >= 0")
-      .bind(1, delta).bind(2, user_id).bind(3, delta).bind(4, delta).step();
-  auto user_st = db_.prepare("SELECT snapshot_stored, snapshot_storage_capacity FROM users WHERE id = ?");
-  user_st.bind(1, user_id);
-  user_st.step();
-  if (db_.changes() == 0) throw QuotaExceeded(user_st.column_int(0), user_st.column_int(1), delta);
+  auto user = sqlite_charge_storage(db_, row.column_int(0), real_size_mb - row.column_int(1));
   db_.prepare("UPDATE snapshots SET size_mb = ?, state = 'ready' WHERE name = ?")
       .bind(1, real_size_mb).bind(2, name).step();
-  User u;
-  u.id = user_id;
-  u.snapshot_stored = user_st.column_int(0);
-  u.snapshot_storage_capacity = user_st.column_int(1);
   tx.commit();
-  return u;
+  return user;
 }
 
 std::optional<SnapshotRecord> SqliteUserStore::release_snapshot(const std::string& name) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteWriteTransaction tx(db_);
   auto row = db_.prepare(std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE name = ?");
   row.bind(1, name);
   if (!row.step()) return std::nullopt;
   auto record = read_snapshot(row);
   db_.prepare("DELETE FROM snapshots WHERE name = ?").bind(1, name).step();
-  db_.prepare("UPDATE users SET snapshot_stored = MAX(0, snapshot_stored - ?) WHERE id = ?")
-      .bind(1, record.size_mb).bind(2, record.user_id).step();
+  sqlite_refund_storage(db_, record.user_id, record.size_mb);
   tx.commit();
   return record;
 }

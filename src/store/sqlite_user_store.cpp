@@ -41,30 +41,22 @@ void SqliteUserStore::migrate() {
   std::lock_guard lock(mu_);
   // IMMEDIATE takes the write lock up front, so two processes opening one file apply each
   // version once.
-  db_.exec("BEGIN IMMEDIATE");
-  try {
-    db_.exec(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)");
-    auto st = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-    st.step();
-    const auto current = st.column_int(0);
-    const auto& steps = sqlite_migrations();
-    for (std::size_t v = static_cast<std::size_t>(current) + 1; v <= steps.size(); ++v) {
-      db_.exec(steps[v - 1]);
-      db_.prepare("INSERT INTO schema_migrations (version) VALUES (?)")
-          .bind(1, static_cast<std::int64_t>(v))
-          .step();
-      spdlog::info("store: sqlite schema migrated to version {}", v);
-    }
-    db_.exec("COMMIT");
-  } catch (...) {
-    try {
-      db_.exec("ROLLBACK");
-    } catch (...) {
-    }
-    throw;
+  SqliteWriteTransaction tx(db_);
+  db_.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+      "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)");
+  auto st = db_.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  st.step();
+  const auto current = st.column_int(0);
+  const auto& steps = sqlite_migrations();
+  for (std::size_t v = static_cast<std::size_t>(current) + 1; v <= steps.size(); ++v) {
+    db_.exec(steps[v - 1]);
+    db_.prepare("INSERT INTO schema_migrations (version) VALUES (?)")
+        .bind(1, static_cast<std::int64_t>(v))
+        .step();
+    spdlog::info("store: sqlite schema migrated to version {}", v);
   }
+  tx.commit();
 }
 
 User SqliteUserStore::create_user(const std::string& login, const std::string& hashed_password,

@@ -35,24 +35,8 @@ std::set<std::string> ops_of(const std::function<void()>& call) {
 }
 
 template <class Backend>
-class DbOpLabelsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!backend_.error.empty()) GTEST_FAIL() << backend_.error;
-    store_ = backend_.open();
-  }
-  Backend backend_;
-  std::unique_ptr<typename Backend::Store> store_;
-};
+class DbOpLabelsTest : public UserStoreFixture<Backend> {};
 
-using Backends = ::testing::Types<SqliteBackend, PgBackend>;
-class BackendNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, SqliteBackend> ? "sqlite" : "postgresql";
-  }
-};
 TYPED_TEST_SUITE(DbOpLabelsTest, Backends, BackendNames);
 
 TYPED_TEST(DbOpLabelsTest, EachCallIsLabelledByWhatItDoes) {

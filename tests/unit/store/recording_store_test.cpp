@@ -8,18 +8,9 @@ namespace vmshare::store::test {
 namespace {
 
 template <class Backend>
-class RecordingStoreTest : public ::testing::Test {
+class RecordingStoreTest : public UserStoreFixture<Backend> {
  protected:
-  void SetUp() override {
-    if (!backend_.error.empty()) GTEST_FAIL() << backend_.error;
-    store_ = backend_.open();
-  }
-  User user(std::int64_t capacity) {
-    auto login = unique_name("rec");
-    auto u = store_->create_user(login, "h", "user");
-    EXPECT_TRUE(store_->set_quota(login, capacity));
-    return *store_->find_by_id(u.id);
-  }
+  User user(std::int64_t capacity) { return this->user_with_quota("rec", capacity); }
   static RecordingRecord pending(const User& u, const std::string& id, std::int64_t mb, std::int64_t at = 1000) {
     RecordingRecord r;
     r.id = id;
@@ -32,20 +23,8 @@ class RecordingStoreTest : public ::testing::Test {
     r.node = "n1";
     return r;
   }
-  std::int64_t stored(const User& u) { return store_->find_by_id(u.id)->snapshot_stored; }
-
-  Backend backend_;
-  std::unique_ptr<typename Backend::Store> store_;
 };
 
-using Backends = ::testing::Types<SqliteBackend, PgBackend>;
-class BackendNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, SqliteBackend> ? "sqlite" : "postgresql";
-  }
-};
 TYPED_TEST_SUITE(RecordingStoreTest, Backends, BackendNames);
 
 TYPED_TEST(RecordingStoreTest, ReserveSettleReleaseMoveTheQuota) {

@@ -11,12 +11,12 @@ namespace vmshare::store::test {
 namespace {
 
 template <class Backend>
-class ShareLinkStoreTest : public ::testing::Test {
+class ShareLinkStoreTest : public UserStoreFixture<Backend> {
  protected:
   void SetUp() override {
-    if (!backend_.error.empty()) GTEST_FAIL() << backend_.error;
-    store_ = backend_.open();
-    owner_ = store_->create_user(unique_name("share"), "h", "user");
+    UserStoreFixture<Backend>::SetUp();
+    if (this->HasFatalFailure()) return;
+    owner_ = this->store_->create_user(unique_name("share"), "h", "user");
   }
   ShareLink link(const std::string& vmid, const std::string& hash, std::int64_t now = 1000, std::int64_t ttl = 300) {
     ShareLink l;
@@ -30,19 +30,9 @@ class ShareLinkStoreTest : public ::testing::Test {
     return l;
   }
 
-  Backend backend_;
-  std::unique_ptr<typename Backend::Store> store_;
   User owner_;
 };
 
-using Backends = ::testing::Types<SqliteBackend, PgBackend>;
-class BackendNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, SqliteBackend> ? "sqlite" : "postgresql";
-  }
-};
 TYPED_TEST_SUITE(ShareLinkStoreTest, Backends, BackendNames);
 
 TYPED_TEST(ShareLinkStoreTest, CreateThenFindByHashKeepsEveryField) {

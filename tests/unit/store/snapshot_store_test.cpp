@@ -11,19 +11,10 @@ namespace vmshare::store::test {
 namespace {
 
 template <class Backend>
-class SnapshotStoreTest : public ::testing::Test {
+class SnapshotStoreTest : public UserStoreFixture<Backend> {
  protected:
-  void SetUp() override {
-    if (!backend_.error.empty()) GTEST_FAIL() << backend_.error;
-    store_ = backend_.open();
-  }
   // A user with `capacity` MB of snapshot quota.
-  User user(std::int64_t capacity = 300) {
-    auto login = unique_name("snap");
-    auto u = store_->create_user(login, "h", "user");
-    EXPECT_TRUE(store_->set_quota(login, capacity));
-    return *store_->find_by_id(u.id);
-  }
+  User user(std::int64_t capacity = 300) { return this->user_with_quota("snap", capacity); }
   static SnapshotRecord pending(const User& u, const std::string& tag, std::int64_t mb, std::int64_t at = 1000) {
     SnapshotRecord r;
     r.user_id = u.id;
@@ -35,25 +26,13 @@ class SnapshotStoreTest : public ::testing::Test {
     r.file = "snapshots/" + std::to_string(u.id) + "/" + r.name;
     return r;
   }
-  std::int64_t stored(const User& u) { return store_->find_by_id(u.id)->snapshot_stored; }
   std::int64_t sum_of_rows(const User& u) {
     std::int64_t sum = 0;
-    for (const auto& r : store_->list_snapshots(u.id)) sum += r.size_mb;
+    for (const auto& r : this->store_->list_snapshots(u.id)) sum += r.size_mb;
     return sum;
   }
-
-  Backend backend_;
-  std::unique_ptr<typename Backend::Store> store_;
 };
 
-using Backends = ::testing::Types<SqliteBackend, PgBackend>;
-class BackendNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, SqliteBackend> ? "sqlite" : "postgresql";
-  }
-};
 TYPED_TEST_SUITE(SnapshotStoreTest, Backends, BackendNames);
 
 TYPED_TEST(SnapshotStoreTest, ReserveWithinQuotaChargesAndRecordsPending) {

@@ -1,7 +1,12 @@
 #pragma once
 // The two UserStore backends as test fixtures: a fresh SQLite directory, or a fresh
 // PostgreSQL schema (search_path in the URL) on the server from VMSHARE_TEST_DATABASE_URL.
+#include <gtest/gtest.h>
 #include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+#include <type_traits>
 
 #include "store/pg_user_store.h"
 #include "store/sqlite_user_store.h"
@@ -67,6 +72,36 @@ struct PgBackend {
     c.database_url = url;
     c.db_pool_size = 2;
     return c;
+  }
+};
+
+// A fresh store of one backend per test; the typed suites derive their fixtures from it and
+// run over both backends: TYPED_TEST_SUITE(X, Backends, BackendNames).
+template <class Backend>
+class UserStoreFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!backend_.error.empty()) GTEST_FAIL() << backend_.error;
+    store_ = backend_.open();
+  }
+  // A new user whose storage quota is `capacity_mb`.
+  User user_with_quota(const std::string& prefix, std::int64_t capacity_mb) {
+    auto login = unique_name(prefix);
+    auto u = store_->create_user(login, "h", "user");
+    EXPECT_TRUE(store_->set_quota(login, capacity_mb));
+    return *store_->find_by_id(u.id);
+  }
+  std::int64_t stored(const User& u) { return store_->find_by_id(u.id)->snapshot_stored; }
+
+  Backend backend_;
+  std::unique_ptr<typename Backend::Store> store_;
+};
+
+using Backends = ::testing::Types<SqliteBackend, PgBackend>;
+struct BackendNames {
+  template <class T>
+  static std::string GetName(int) {
+    return std::is_same_v<T, SqliteBackend> ? "sqlite" : "postgresql";
   }
 };
 

@@ -11,26 +11,11 @@ namespace vmshare::store::test {
 namespace {
 
 template <class Backend>
-class UserStoreTest : public ::testing::Test {
+class UserStoreTest : public UserStoreFixture<Backend> {
  protected:
-  void SetUp() override {
-    if (!backend_.error.empty()) GTEST_FAIL() << backend_.error;
-    store_ = backend_.open();
-  }
   std::string login(const std::string& what) { return unique_name("u_" + what); }
-
-  Backend backend_;
-  std::unique_ptr<typename Backend::Store> store_;
 };
 
-using Backends = ::testing::Types<SqliteBackend, PgBackend>;
-class BackendNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return std::is_same_v<T, SqliteBackend> ? "sqlite" : "postgresql";
-  }
-};
 TYPED_TEST_SUITE(UserStoreTest, Backends, BackendNames);
 
 const std::vector<std::string>& migrations_for(const SqliteUserStore&) {
