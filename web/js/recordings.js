@@ -2,7 +2,7 @@
 // list recordings (GET /recordings) with replay, download and delete (DELETE /recordings/<id>).
 // Standalone: it polls /vm/recording itself, so the dashboard's other modules need no change.
 import { ApiError, api, get, goToSignIn, post } from './api.js';
-import { $, busy, formatMb, h, showMessage } from './ui.js';
+import { $, busy, confirmDeleteButton, formatMb, h, showMessage } from './ui.js';
 
 const POLL_MS = 5000;
 
@@ -31,27 +31,15 @@ function setup() {
   }
 
   function deleteButton(rec) {
-    const btn = h('button', { type: 'button', class: 'btn btn-sm', 'aria-label': `Delete recording ${rec.id}` }, 'Delete');
-    let armed = null;
-    btn.addEventListener('click', () => {
-      if (!armed) {
-        btn.textContent = 'Confirm delete';
-        btn.classList.add('btn-danger');
-        armed = setTimeout(() => { armed = null; btn.textContent = 'Delete'; btn.classList.remove('btn-danger'); }, 4000);
-        return;
+    return confirmDeleteButton(`Delete recording ${rec.id}`, async () => {
+      try {
+        await api('DELETE', `/recordings/${encodeURIComponent(rec.id)}`);
+        showMessage(message, 'Recording deleted.', 'ok');
+        await refresh();
+      } catch (err) {
+        fail(err);
       }
-      clearTimeout(armed);
-      busy(btn, async () => {
-        try {
-          await api('DELETE', `/recordings/${encodeURIComponent(rec.id)}`);
-          showMessage(message, 'Recording deleted.', 'ok');
-          await refresh();
-        } catch (err) {
-          fail(err);
-        }
-      });
     });
-    return btn;
   }
 
   function item(rec) {

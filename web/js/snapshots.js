@@ -2,7 +2,7 @@
 // (POST /run_snapshot), delete (POST /remove_snapshot), download, and the quota bar. The quota
 // starts from /me and follows whichever response last carried total_mb/cap_mb.
 import { ApiError, get, post } from './api.js';
-import { $, busy, formatMb, h, showMessage } from './ui.js';
+import { $, busy, confirmDeleteButton, formatMb, h, showMessage } from './ui.js';
 
 export function setupSnapshots(ctx) {
   const list = $('#snap-list');
@@ -33,28 +33,15 @@ export function setupSnapshots(ctx) {
   }
 
   function deleteButton(snap) {
-    const btn = h('button', { type: 'button', class: 'btn btn-sm', 'aria-label': `Delete snapshot ${snap.name}` }, 'Delete');
-    let armed = null;
-    // Two clicks instead of a confirm() dialog: keyboard friendly and never blocks the page.
-    btn.addEventListener('click', () => {
-      if (!armed) {
-        btn.textContent = 'Confirm delete';
-        btn.classList.add('btn-danger');
-        armed = setTimeout(() => { armed = null; btn.textContent = 'Delete'; btn.classList.remove('btn-danger'); }, 4000);
-        return;
+    return confirmDeleteButton(`Delete snapshot ${snap.name}`, async () => {
+      try {
+        takeQuota(await post('/remove_snapshot', { snapshot: snap.name }));
+        showMessage(message, 'Snapshot deleted.', 'ok');
+        await refresh();
+      } catch (err) {
+        ctx.fail(err, message);
       }
-      clearTimeout(armed);
-      busy(btn, async () => {
-        try {
-          takeQuota(await post('/remove_snapshot', { snapshot: snap.name }));
-          showMessage(message, 'Snapshot deleted.', 'ok');
-          await refresh();
-        } catch (err) {
-          ctx.fail(err, message);
-        }
-      });
     });
-    return btn;
   }
 
   function item(snap) {

@@ -31,6 +31,25 @@ export async function busy(button, work) {
   try { return await work(); } finally { button.disabled = false; }
 }
 
+// A "Delete" button that asks for a second click ("Confirm delete", disarmed after 4 s) instead of
+// a confirm() dialog: keyboard friendly and never blocks the page. onConfirm runs under busy().
+export function confirmDeleteButton(ariaLabel, onConfirm) {
+  const btn = h('button', { type: 'button', class: 'btn btn-sm', 'aria-label': ariaLabel }, 'Delete');
+  let armed = null;
+  const disarm = () => { armed = null; btn.textContent = 'Delete'; btn.classList.remove('btn-danger'); };
+  btn.addEventListener('click', () => {
+    if (!armed) {
+      btn.textContent = 'Confirm delete';
+      btn.classList.add('btn-danger');
+      armed = setTimeout(disarm, 4000);
+      return;
+    }
+    clearTimeout(armed);
+    busy(btn, onConfirm);
+  });
+  return btn;
+}
+
 // 3725 -> "1:02:05", 65 -> "1:05".
 export function clock(seconds) {
   const s = Math.max(0, Math.floor(seconds));
