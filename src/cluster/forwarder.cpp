@@ -1,7 +1,5 @@
 #include "cluster/forwarder.h"
 
-#include <poll.h>
-
 #include <ctime>
 #include <limits>
 #include <set>
@@ -28,9 +26,6 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 
 namespace {
-// A launch waits for QEMU's monitor (30 s) and a stop for the guest (VMSHARE_STOP_TIMEOUT_S).
-constexpr std::chrono::seconds kForwardTimeout{180};
-constexpr std::chrono::seconds kConnectTimeout{5};
 constexpr std::size_t kChunk = 64 * 1024;
 
 std::string lower(std::string s) {
@@ -45,46 +40,38 @@ http::Response unreachable(const std::string& why) {
   throw PeerUnavailable("The node running your VM is not answering; please try again shortly");
 }
 
-void connect_to(net::io_context& io, beast::tcp_stream& stream, const PeerAddress& peer) {
-  net::ip::tcp::resolver resolver(io);
-  stream.expires_after(kConnectTimeout);
-  stream.connect(resolver.resolve(peer.host, peer.port));
-  stream.expires_after(kForwardTimeout);
-}
-
-// The peer has something to say (an early answer, or it closed): no point sending more.
-bool peer_has_spoken(beast::tcp_stream& stream) {
-  pollfd pfd{stream.socket().native_handle(), POLLIN, 0};
-  return ::poll(&pfd, 1, 0) > 0;
+void throw_if(const beast::error_code& ec) {
+  if (ec) throw beast::system_error(ec);
 }
 
 // The client's body to the peer, one chunk at a time. Returns false when the peer stopped
-// taking it (it answered early, or broke); the client's own errors are thrown.
-bool send_body(beast::tcp_stream& stream, bhttp::request<bhttp::buffer_body>& out, http::Request& request) {
+// taking it (it answered early, broke, or took nothing for the progress timeout); the client's
+// own errors are thrown.
+bool send_body(PeerChannel& peer, bhttp::request<bhttp::buffer_body>& out, http::Request& request) {
   bhttp::request_serializer<bhttp::buffer_body> serializer{out};
-  beast::error_code ec;
-  bhttp::write_header(stream, serializer, ec);
-  if (ec) return false;
+  const auto limit = peer.timeouts().progress;
+  if (peer.run(limit, [&](auto h) { bhttp::async_write_header(peer.stream(), serializer, std::move(h)); })) return false;
   std::vector<char> chunk(kChunk);
   for (;;) {
-    if (peer_has_spoken(stream)) return false;
+    if (peer.has_spoken()) return false;
     const std::size_t n = request.read_body(chunk.data(), chunk.size());
     out.body().data = n ? chunk.data() : nullptr;
     out.body().size = n;
     out.body().more = n > 0;
-    bhttp::write(stream, serializer, ec);
-    if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec) return false;
+    auto ec = peer.run(limit, [&](auto h) { bhttp::async_write(peer.stream(), serializer, std::move(h)); });
+    if (ec && ec != bhttp::error::need_buffer) return false;
     if (n == 0) return true;
   }
 }
 
 // The owner's answer, streamed to the client while it is read.
-http::Response relay_response(beast::tcp_stream& stream, beast::flat_buffer& buffer, const http::Request& request) {
+http::Response relay_response(PeerChannel& peer, const http::Request& request) {
+  beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::buffer_body> parser;
   // Boost 1.74 compares a length with an empty optional as "over the limit": no boost::none here.
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  bhttp::read_header(stream, buffer, parser);
+  throw_if(peer.run(peer.timeouts().answer,
+                    [&](auto h) { bhttp::async_read_header(peer.stream(), buffer, parser, std::move(h)); }));
   const auto& head = parser.get();
   http::Response r;
   r.status = static_cast<int>(head.result_int());
@@ -92,21 +79,21 @@ http::Response relay_response(beast::tcp_stream& stream, beast::flat_buffer& buf
   for (const auto& field : head)
     if (passes_back(std::string(field.name_string()))) r.header(std::string(field.name_string()), std::string(field.value()));
   std::string body;
-  char chunk[kChunk];
+  std::vector<char> chunk(kChunk);
   auto* out = request.response_stream;
   const bool streaming = out && !parser.is_done();
   if (streaming) out->begin(r, parser.content_length() ? std::optional<std::uint64_t>(*parser.content_length()) : std::nullopt);
   while (!parser.is_done()) {
-    parser.get().body().data = chunk;
-    parser.get().body().size = sizeof chunk;
-    beast::error_code ec;
-    bhttp::read(stream, buffer, parser, ec);
-    if (ec && ec != bhttp::error::need_buffer) throw beast::system_error(ec);
-    const std::size_t n = sizeof chunk - parser.get().body().size;
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    const auto ec = peer.run(peer.timeouts().progress,
+                             [&](auto h) { bhttp::async_read(peer.stream(), buffer, parser, std::move(h)); });
+    if (ec != bhttp::error::need_buffer) throw_if(ec);
+    const std::size_t n = chunk.size() - parser.get().body().size;
     if (streaming) {
-      if (n && !out->write(std::string_view(chunk, n))) throw std::runtime_error("client stopped reading");
+      if (n && !out->write(std::string_view(chunk.data(), n))) throw std::runtime_error("client stopped reading");
     } else {
-      body.append(chunk, n);
+      body.append(chunk.data(), n);
     }
   }
   if (streaming) {
@@ -173,9 +160,7 @@ HeaderList Forwarder::signed_headers(const std::string& method, const std::strin
 
 http::Response Forwarder::forward(const PeerAddress& peer, const http::Request& request, const HeaderList& extra) const {
   try {
-    net::io_context io;
-    beast::tcp_stream stream(io);
-    connect_to(io, stream, peer);
+    PeerChannel channel(peer, timeouts_);
     bhttp::request<bhttp::string_body> out{bhttp::string_to_verb(request.method), request.target, 11};
     for (const auto& [name, value] : forwarded_request_headers(request.headers)) out.set(name, value);
     for (const auto& [name, value] : signed_headers(request.method, request.target)) out.set(name, value);
@@ -183,9 +168,8 @@ http::Response Forwarder::forward(const PeerAddress& peer, const http::Request& 
     out.set(bhttp::field::connection, "close");
     out.body() = request.body;
     out.prepare_payload();
-    bhttp::write(stream, out);
-    beast::flat_buffer buffer;
-    return relay_response(stream, buffer, request);
+    throw_if(channel.run(timeouts_.progress, [&](auto h) { bhttp::async_write(channel.stream(), out, std::move(h)); }));
+    return relay_response(channel, request);
   } catch (const PeerUnavailable&) {
     throw;
   } catch (const std::exception& e) {
@@ -200,10 +184,9 @@ http::Response Forwarder::forward(const PeerAddress& peer, const http::Request& 
 // (docs/operations.md: firewalled); a captured request still cannot be replayed (nonce, window),
 // and the owner applies its own size limit to whatever arrives.
 http::Response Forwarder::forward_streaming(const PeerAddress& peer, http::Request& request) const {
-  net::io_context io;
-  beast::tcp_stream stream(io);
+  std::optional<PeerChannel> channel;
   try {
-    connect_to(io, stream, peer);
+    channel.emplace(peer, timeouts_);
   } catch (const std::exception& e) {
     return unreachable(e.what());
   }
@@ -219,10 +202,9 @@ http::Response Forwarder::forward_streaming(const PeerAddress& peer, http::Reque
   out.body().data = nullptr;
   out.body().more = true;
   // A client error thrown here leaves with the stream closed: the peer sees a cut body.
-  const bool sent = send_body(stream, out, request);
+  const bool sent = send_body(*channel, out, request);
   try {
-    beast::flat_buffer buffer;
-    return relay_response(stream, buffer, request);
+    return relay_response(*channel, request);
   } catch (const std::exception& e) {
     return unreachable(std::string(sent ? "" : "the peer stopped taking the body; ") + e.what());
   }
@@ -236,7 +218,7 @@ http::WebSocketDecision Forwarder::forward_websocket(const PeerAddress& peer, co
   // The owner checks Origin against Host: it sees the Host the browser used.
   if (const auto* host = request.header("Host")) options.headers.emplace_back("X-Vmshare-Forwarded-Host", *host);
   for (auto& h : signed_headers("GET", request.target)) options.headers.push_back(std::move(h));
-  options.timeout = kConnectTimeout;
+  options.timeout = std::chrono::duration_cast<std::chrono::seconds>(timeouts_.connect);
   auto upstream = std::make_shared<std::shared_ptr<http::WebSocketStream>>();
   http::WebSocketDecision decision;
   decision.before_accept = [target, options, upstream](net::any_io_executor strand, http::WebSocketDecision::Ready ready) {

@@ -11,16 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/peer_channel.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/websocket_handoff.h"
 
 namespace vmshare::cluster {
 
-struct PeerAddress {
-  std::string host;
-  std::string port;
-};
 // "http://host:port[/]" -> host, port (80 when absent); throws std::invalid_argument otherwise.
 PeerAddress parse_internal_url(const std::string& url);
 
@@ -40,14 +37,16 @@ bool passes_back(const std::string& response_header);
 
 class Forwarder {
  public:
-  Forwarder(std::string self, std::string key) : self_(std::move(self)), key_(std::move(key)) {}
+  Forwarder(std::string self, std::string key, ForwardTimeouts timeouts = {})
+      : self_(std::move(self)), key_(std::move(key)), timeouts_(timeouts) {}
 
   // The signing headers for one request to a peer.
   HeaderList signed_headers(const std::string& method, const std::string& target) const;
 
   // Replays `request` (buffered body) to `peer` and returns its answer; streamed through
   // request.response_stream when the route has one. Blocking (workers). `extra` headers are
-  // added (e.g. the placement mark). A peer that cannot be reached: ServiceUnavailable.
+  // added (e.g. the placement mark). A peer that cannot be reached, or goes quiet for longer
+  // than its timeouts (peer_channel.h): PeerUnavailable (503).
   http::Response forward(const PeerAddress& peer, const http::Request& request, const HeaderList& extra = {}) const;
 
   // The same for a streaming route (a drop): the body is pulled from the client in chunks
@@ -64,6 +63,7 @@ class Forwarder {
  private:
   std::string self_;
   std::string key_;
+  ForwardTimeouts timeouts_;
 };
 
 }  // namespace vmshare::cluster

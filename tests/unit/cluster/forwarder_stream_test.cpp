@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <limits>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -35,8 +37,11 @@ struct Seen {
 };
 
 // One connection, answered by `refuse_early` (status after the header only; kHangUp: closed
-// without an answer) or with 200 after the whole body.
+// without an answer; kSilent: the whole request read, never answered; kDeaf: nothing read until
+// `release`) or with 200 after the whole body.
 constexpr int kHangUp = -1;
+constexpr int kSilent = -2;
+constexpr int kDeaf = -3;
 class Peer {
  public:
   explicit Peer(int refuse_early = 0) : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
@@ -47,14 +52,22 @@ class Peer {
       }
     });
   }
-  ~Peer() { thread_.join(); }
+  ~Peer() {
+    release = true;
+    thread_.join();
+  }
   PeerAddress address() const { return {"127.0.0.1", std::to_string(acceptor_.local_endpoint().port())}; }
   Seen seen;
+  std::atomic<bool> release{false};
 
  private:
   void serve(int refuse_early) {
     net::ip::tcp::socket socket(io_);
     acceptor_.accept(socket);
+    if (refuse_early == kDeaf) {
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return;
+    }
     beast::flat_buffer buffer;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -69,6 +82,13 @@ class Peer {
     NonceCache nonces;
     seen.signed_ok = verify_request(kKey, f, std::string(head[kHeaderSignature]), f.timestamp, 30, nonces) == Verdict::ok;
     if (refuse_early == kHangUp) return;  // the socket closes unanswered
+    if (refuse_early == kSilent) {
+      bhttp::read(socket, buffer, parser);
+      char sink[64];
+      beast::error_code ec;
+      while (!ec) socket.read_some(net::buffer(sink), ec);  // until the forwarder gives up
+      return;
+    }
     bhttp::response<bhttp::string_body> answer{bhttp::status::ok, 11};
     if (refuse_early) {
       answer.result(static_cast<unsigned>(refuse_early));
@@ -169,6 +189,30 @@ TEST(ForwardStreaming, APeerThatHangsUpMidBodyIsUnavailable) {
   auto request = upload(64u << 20, true, pulled);
   EXPECT_THROW(Forwarder("node1", kKey).forward_streaming(peer.address(), request), PeerUnavailable);
   EXPECT_LT(*pulled, std::size_t{64} << 20);
+}
+
+// Beast's expiry holds only for asynchronous operations: these would block for good otherwise.
+const ForwardTimeouts kShort{std::chrono::seconds(1), std::chrono::milliseconds(300), std::chrono::milliseconds(300)};
+
+TEST(ForwardTimeouts, APeerThatNeverAnswersIsUnavailable) {
+  Peer peer(kSilent);
+  vmshare::http::Request request;
+  request.method = "POST";
+  request.target = "/vm/stop";
+  request.body = "{}";
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(Forwarder("node1", kKey, kShort).forward(peer.address(), request), PeerUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST(ForwardTimeouts, APeerThatTakesNoBodyIsUnavailable) {
+  Peer peer(kDeaf);
+  auto pulled = std::make_shared<std::size_t>(0);
+  auto request = upload(256u << 20, true, pulled);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(Forwarder("node1", kKey, kShort).forward_streaming(peer.address(), request), PeerUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_LT(*pulled, std::size_t{256} << 20) << "stopped at the peer's pace";
 }
 
 TEST(ForwardStreaming, TheClientsErrorsPassThrough) {
