@@ -24,7 +24,6 @@ using nlohmann::json;
 
 constexpr std::uint64_t kMultipartOverhead = 64 * 1024;
 constexpr std::size_t kReadChunk = 128 * 1024;
-constexpr std::uint64_t kDrainBytes = 4 << 20;
 // Where the tiny guest mounts the stick (scripts/build-tiny-image.sh); other guests show a USB
 // drive labelled VMSHARE (docs/operations.md).
 constexpr const char* kTinyMountPoint = "/mnt/usb";
@@ -33,18 +32,6 @@ json files_json(const std::vector<vm::DropFile>& files) {
   json out = json::array();
   for (const auto& f : files) out.push_back({{"name", f.name}, {"size", f.size}});
   return out;
-}
-
-void drain(http::Request& request) {
-  std::vector<char> buf(16 * 1024);
-  try {
-    for (std::uint64_t left = kDrainBytes; left > 0;) {
-      const auto n = request.read_body(buf.data(), std::min<std::uint64_t>(buf.size(), left));
-      if (n == 0) return;
-      left -= n;
-    }
-  } catch (const std::exception&) {
-  }
 }
 
 // Parts named "files" (or "file") become files on the stick; other fields are ignored.
@@ -82,12 +69,7 @@ http::Response drop_files(AppContext& app, http::Request& request) {
     receive_files(request, *boundary, upload);
   } catch (const http::BodyTooLarge&) {
     throw vm::DropTooLarge(max);
-  } catch (const vm::DropStickError&) {
-    throw;
-  } catch (const std::exception&) {  // the client's data: answer after reading a little more
-    drain(request);
-    throw;
-  }
+  }  // other refusals are answered at once; the session's lingering close takes the rest of the body
   const auto vm = app.vms->vm_of_user(caller.id);
   const auto plugged = upload.commit();
   const bool tiny = vm && vm->os_type == "tiny";

@@ -21,23 +21,6 @@ namespace {
 // Room for the multipart framing around the file (boundaries, part headers, small fields).
 constexpr std::uint64_t kMultipartOverhead = 64 * 1024;
 constexpr std::size_t kReadChunk = 128 * 1024;
-// After refusing an upload mid-body, read at most this much more of it, so a client that has
-// (almost) finished sending gets our answer instead of a connection reset.
-constexpr std::uint64_t kDrainBytes = 4 << 20;
-
-void drain(http::Request& request) {
-  std::vector<char> buf(16 * 1024);
-  try {
-    for (std::uint64_t left = kDrainBytes; left > 0;) {
-      const auto n = request.read_body(buf.data(), std::min<std::uint64_t>(buf.size(), left));
-      if (n == 0) return;
-      left -= n;
-    }
-  } catch (const std::exception&) {
-    // The connection is closed after the response anyway.
-  }
-}
-
 // Parses the body and streams the "file" part into the store; returns the stored size. The
 // upload object dies with this frame, so any exception leaves no partial file behind.
 std::uint64_t receive_iso(AppContext& app, http::Request& request, std::int64_t user_id,
@@ -96,18 +79,10 @@ http::Response upload_iso(AppContext& app, http::Request& request) {
     size = receive_iso(app, request, caller.id, *boundary);
   } catch (const http::BodyTooLarge&) {
     throw vm::IsoTooLarge(app.config.max_iso_bytes);  // the same answer, in the ISO's terms
-  } catch (const vm::IsoStoreError&) {
-    throw;  // our failure, not the client's data: answer at once
-  } catch (const vm::VmError&) {  // IsoTooLarge, IsoInvalid, IsoStorageFull
-    drain(request);
-    throw;
-  } catch (const http::MultipartError&) {
-    drain(request);
-    throw;
-  } catch (const ApiError&) {
-    drain(request);
-    throw;
   }
+  // Any other refusal mid-body (bad multipart, not an ISO, full store) is answered at once: the
+  // HTTP session then reads and drops the rest for a moment (lingering close), so the client
+  // still gets the answer instead of a reset, without holding a worker.
   spdlog::info("ISO uploaded by user {}: {} bytes", caller.id, size);
   if (app.cluster) app.cluster->store().set_iso_node(caller.id, app.cluster->self());  // /run-iso boots it here
   return http::json_response(200, {{"message", "ISO uploaded"}, {"user_id", caller.id}, {"size", size}});
