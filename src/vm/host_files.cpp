@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
 #include <cstring>
 
 #include "vm/errors.h"
@@ -23,6 +26,17 @@ namespace {
 }
 
 }  // namespace
+
+std::string resolve_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return std::filesystem::absolute(candidate).string();
+  }
+  return name;
+}
 
 void make_private_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0) fail("cannot create the VM's folder", errno);

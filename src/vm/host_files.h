@@ -24,6 +24,11 @@ std::string read_capped(int fd, std::size_t max_bytes);
 // The last `max_bytes` of a file vmshare owns (QEMU's log), cut at a line start; "" when absent.
 std::string tail_of_file(const std::string& path, std::size_t max_bytes);
 
+// Children run with a fixed PATH (child_env.h), so a bare binary name is resolved once in
+// vmshare's own PATH: its absolute path, or `name` itself when not found (spawning then fails
+// with a clear "cannot start").
+std::string resolve_in_path(const std::string& name);
+
 // Ends every process running as `uid` (kill(-1) from a child that has become that uid, so it
 // needs no /proc and no pid, and reaches a process that hid from its monitor). For the VMs'
 // uids only: refuses uid 0 and vmshare's own. Returns false when the child could not run.

@@ -42,13 +42,22 @@ CommandResult run_command(const std::vector<std::string>& argv, const RunOptions
   Fd out_r, out_w, err_r, err_w;
   make_pipe(out_r, out_w);
   make_pipe(err_r, err_w);
+  Fd passed;
+  if (opt.pass_fd >= 0) {
+    passed.fd = ::fcntl(opt.pass_fd, F_DUPFD_CLOEXEC, 4);
+    if (passed.fd < 0) throw ProcessError(fmt::format("run_command: passing a descriptor: {}", std::strerror(errno)));
+  }
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.fd, 1);  // dup2 clears O_CLOEXEC on the copy
   posix_spawn_file_actions_adddup2(&fa, err_w.fd, 2);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  // The passed descriptor is copied above 3 first, so the dup2 onto 3 cannot clobber a pipe end
+  // still to be moved (those went to 1 and 2 above).
+  if (passed.fd >= 0) posix_spawn_file_actions_adddup2(&fa, passed.fd, 3);
+  posix_spawn_file_actions_addclosefrom_np(&fa, opt.pass_fd >= 0 ? 4 : 3);
+  if (!opt.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, opt.cwd.c_str());
   auto env = child_environment();
   env.insert(env.end(), opt.extra_env.begin(), opt.extra_env.end());
   auto envp = envp_of(env);
@@ -61,6 +70,7 @@ CommandResult run_command(const std::vector<std::string>& argv, const RunOptions
   if (rc != 0) throw ProcessError(fmt::format("cannot start {}: {}", argv[0], std::strerror(rc)));
   out_w.close();
   err_w.close();
+  passed.close();
 
   Fd pidfd;
   pidfd.fd = pidfd_open(pid);  // our unreaped child: exact until waitpid below

@@ -22,6 +22,8 @@ struct RunOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
   std::size_t max_output = 4 << 20;  // per stream
   std::vector<std::string> extra_env;  // "KEY=VALUE" added to child_environment() (tool settings only)
+  int pass_fd = -1;  // when set, the child gets (a copy of) it as fd 3, its only descriptor above stdio
+  std::string cwd;   // the child's working directory; empty: vmshare's
 };
 
 // Spawns argv (no shell), reads stdout/stderr, and on timeout kills it (SIGKILL through its

@@ -98,4 +98,11 @@ void VmManager::unplug_usb_stick(const std::string& vmid, const UsbStick& stick)
   spdlog::info("vm {}: USB stick {} unplugged", vmid, stick.device);
 }
 
+std::optional<std::uint32_t> VmManager::confined_uid(const std::string& vmid) const {
+  if (!confined_) return std::nullopt;
+  auto vm = get(vmid);
+  if (!vm) return std::nullopt;
+  return vm->record.uid;
+}
+
 }  // namespace vmshare::vm

@@ -73,6 +73,9 @@ UsbDropService::UsbDropService(std::string data_dir, store::UserStore& users, Vm
   if (::lstat(drops_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw DropStickError("the folder for dropped files is missing or not a folder");
   ::chmod(drops_dir_.c_str(), 0700);
+  if (!vms_.confined())
+    spdlog::warn("USB sticks: QEMU is not confined (VMSHARE_CONFINE), so mtools reads the sticks guests wrote as "
+                 "vmshare's own user, with no capabilities, no_new_privs and resource limits only");
 }
 
 UsbDropService::~UsbDropService() = default;
@@ -254,10 +257,16 @@ DropEjected UsbDropService::read_back(Stick& stick) {
   const std::string image = stick.dir + "/stick.img";
   make_dir(stick.dir + "/out");
   const auto deadline = std::chrono::steady_clock::now() + kReadBackBudget;
+  // The guest's bytes are parsed only by a confined mtools, as the VM's own uid, from a sealed
+  // copy (usb_drop_sandbox.h). The VM ended: no uid is its any more, and nothing is read.
+  const auto uid = vms_.confined_uid(stick.vmid);
+  if (vms_.confined() && !uid) throw VmNotFound("Your VM has stopped");
+  const auto sandbox = tool_.sandbox_for(uid);
+  const UniqueFd copy = DropImageTool::sealed_copy(image, stick.bytes);
   // A file system holds no more than its image: more is a damaged or crafted one.
   std::uint64_t left = stick.bytes;
   std::set<std::string> taken;
-  for (const auto& name : tool_.list(image)) {
+  for (const auto& name : tool_.list(copy.get(), sandbox)) {
     if (out.files.size() >= limits_.max_files || !fetchable_stick_name(name) ||
         std::chrono::steady_clock::now() > deadline) {
       ++out.skipped;
@@ -265,7 +274,7 @@ DropEjected UsbDropService::read_back(Stick& stick) {
     }
     std::string data;
     try {
-      data = tool_.read(image, name, static_cast<std::size_t>(left));
+      data = tool_.read(copy.get(), sandbox, name, static_cast<std::size_t>(left));
     } catch (const DropStickError& e) {
       spdlog::info("vm {}: a file on the USB stick was skipped: {}", stick.vmid, e.what());
       ++out.skipped;

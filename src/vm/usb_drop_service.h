@@ -6,7 +6,8 @@
 // and has QEMU plug it in as usb-storage (VmManager::plug_usb_stick: add-fd, blockdev-add,
 // device_add). An eject unplugs it (device_del, confirmed gone, blockdev-del, remove-fd) and
 // only then reads the files back, capped and with sanitised names, into <dir>/out, where the
-// owner can list and download them until the next drop or the VM's end.
+// owner can list and download them until the next drop or the VM's end. What the guest wrote is
+// parsed only by a confined mtools, as the VM's own uid, from a sealed copy (usb_drop_sandbox.h).
 //
 // One stick per VM: a drop while one is plugged in (or being made or ejected) is refused (409);
 // after an eject, a new drop replaces the old stick and the files it brought back. The stick

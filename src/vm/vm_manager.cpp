@@ -27,6 +27,7 @@
 #include "obs/vmshare_metrics.h"
 #include "vm/errors.h"
 #include "vm/exit_watcher.h"
+#include "vm/host_files.h"
 #include "vm/image_tool.h"
 #include "vm/process.h"
 #include "vm/qemu_command.h"
@@ -69,18 +70,6 @@ std::vector<unsigned> kvm_group() {
   std::vector<char> buf(16384);
   if (::getgrnam_r("kvm", &g, buf.data(), buf.size(), &found) == 0 && found) return {found->gr_gid};
   return {};
-}
-
-// Children run with a fixed PATH (child_env.h), so a bare binary name is resolved here, once.
-std::string resolve_in_path(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/bin:/bin");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return fs::absolute(candidate).string();
-  }
-  return name;  // spawning then fails with a clear "cannot start" error
 }
 
 }  // namespace

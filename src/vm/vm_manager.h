@@ -130,6 +130,9 @@ class VmManager {
   };
   UsbStick plug_usb_stick(const std::string& vmid, int image_fd, const std::string& name);
   void unplug_usb_stick(const std::string& vmid, const UsbStick& stick);
+  // The uid a running VM's QEMU runs as, when confined (nullopt: not confined, or no such VM):
+  // what reads back the stick the guest wrote runs as that uid too (usb_drop_sandbox.h).
+  std::optional<std::uint32_t> confined_uid(const std::string& vmid) const;
 
   // Daemon shutdown: stop watching, close consoles and monitors, leave the VMs running.
   void detach_all();

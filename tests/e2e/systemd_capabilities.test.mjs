@@ -72,6 +72,16 @@ test('a confined VM starts, shows its screen and console, is snapshotted and sto
   } finally {
     rfb.close();
   }
+  // A USB stick round trip: the read-back's mtools switches to the VM's uid with these capabilities.
+  const boundary = 'vmshare-caps-test';
+  const body = `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nhi\r\n--${boundary}--\r\n`;
+  const dropped = await api(server, 'POST', '/vm/drop', {
+    token: user.token, body, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` }, timeoutMs: 60000,
+  });
+  assert.equal(dropped.status, 200, dropped.text);
+  const ejected = await api(server, 'POST', '/vm/drop/eject', { token: user.token, timeoutMs: 60000 });
+  assert.equal(ejected.status, 200, ejected.text);
+  assert.deepEqual([ejected.body.files, ejected.body.skipped], [[{ name: 'a.txt', size: 2 }], 0], server.logs());
   const snap = await api(server, 'POST', '/snapshot', { token: user.token, json: { os_type: 'fake' }, timeoutMs: 60000 });
   assert.equal(snap.status, 200, `${snap.text}\n${server.logs()}`);
   const stop = await api(server, 'POST', '/vm/stop', { token: user.token, json: {}, timeoutMs: 60000 });

@@ -4,11 +4,13 @@
 // refusals. With the real tiny guest: a dropped file shows in `ls /mnt/usb` on its console (OCR)
 // and a file the guest writes there comes back.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { startFakeVmServer } from './lib/fake_qemu.mjs';
+import { fakeProcs, startFakeVmServer } from './lib/fake_qemu.mjs';
 import { RfbClient } from './lib/rfb_client.mjs';
 import { PROMPT, waitForScreenText } from './lib/screen_text.mjs';
 import { api, randomSuffix, registerUser, runVmshare } from './lib/server.mjs';
@@ -40,14 +42,48 @@ const dropFolders = (server) => {
   return existsSync(dir) ? readdirSync(dir) : [];
 };
 
+// mdir and mtype wrappers first in vmshare's PATH (it resolves the tools there at start-up): they
+// pass through to the real ones, except that a stick holding probe.txt also lists whoami.txt,
+// whose content is what the reader that mtools runs as can see and do: its uid, privileges,
+// limits, environment, descriptors, and whether it can open the file named in probe.txt.
+function probingMtools() {
+  const real = (tool) => execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vmshare-mtools-'));
+  chmodSync(dir, 0o755);  // the reader runs as a VM's uid
+  const write = (name, text) => {
+    writeFileSync(path.join(dir, name), text);
+    chmodSync(path.join(dir, name), 0o755);
+  };
+  write('mdir', `#!/bin/sh
+out=$(${real('mdir')} "$@"); rc=$?
+[ -n "$out" ] && printf '%s\n' "$out"
+case "$out" in *::/probe.txt*) echo '::/whoami.txt';; esac
+exit $rc
+`);
+  write('mtype', `#!/bin/sh
+[ "$3" = ::/whoami.txt ] || exec ${real('mtype')} "$@"
+echo "uid=$(id -u) groups=$(id -G)"
+grep -E '^(NoNewPrivs|CapEff|CapBnd):' /proc/self/status
+grep -E '^Max (cpu time|file size|address space|open files) ' /proc/self/limits
+echo "cwd=$(pwd)"
+echo "env=$(env | cut -d= -f1 | sort | tr '\n' ' ')"
+echo "fds=$(ls /proc/self/fd | sort -n | tr '\n' ' ')"
+target=$(${real('mtype')} -i "$2" ::/probe.txt)
+if ls "$target" >/dev/null 2>&1; then echo folder=readable; else echo folder=refused; fi
+`);
+  return dir;
+}
+
 describe('drop files with the fake QEMU', () => {
-  let server, owner, other;
+  let server, owner, other, mtools;
   before(async () => {
-    server = await startFakeVmServer({ env: { VMSHARE_DROP_MAX_MB: '16' } });
+    mtools = probingMtools();
+    server = await startFakeVmServer({ env: { VMSHARE_DROP_MAX_MB: '16', PATH: `${mtools}:${process.env.PATH}` } });
     [owner, other] = await Promise.all([registerUser(server), registerUser(server)]);
   });
   after(async () => {
     await server?.stop();  // ends its fake QEMUs too (lib/server.mjs)
+    if (mtools) rmSync(mtools, { recursive: true, force: true });
   });
 
   test('without a VM: 404; without credentials: 401', async () => {
@@ -113,6 +149,41 @@ describe('drop files with the fake QEMU', () => {
     assert.equal((await api(server, 'POST', '/vm/stop', { token: owner.token, timeoutMs: 60000 })).status, 200);
     await waitFor('the stick removed with its VM', async () => dropFolders(server).length === 0, 10000);
     assert.equal((await me(server, owner)).snapshot_stored_mb, before, 'the quota given back');
+  });
+
+  test('the stick a guest wrote is read by mtools confined: the VM uid, no privileges, limits, nothing of vmshare\'s', async () => {
+    await launchFake(server, owner);
+    const drops = path.join(server.dataDir, 'drops');
+    const res = await drop(server, owner, [{ name: 'probe.txt', data: drops }]);
+    assert.equal(res.status, 200, res.text);
+    const out = await eject(server, owner);
+    assert.equal(out.status, 200, out.text);
+    assert.deepEqual(out.body.files.map((f) => f.name).sort(), ['probe.txt', 'whoami.txt']);
+    const who = (await api(server, 'GET', '/vm/drop/files/whoami.txt', { token: owner.token })).text;
+    const field = (name) => who.match(new RegExp(`^${name}[=:]\\s*(.*)$`, 'm'))?.[1];
+    assert.equal(field('NoNewPrivs'), '1', who);
+    assert.equal(field('CapEff'), '0000000000000000', who);
+    assert.match(who, /^Max cpu time\s+20\s+20\s/m);
+    assert.match(who, /^Max file size\s+0\s+0\s/m);
+    assert.match(who, /^Max open files\s+16\s+16\s/m);
+    assert.equal(field('cwd'), '/');
+    assert.equal(field('env').trim(), 'LANG MTOOLS_SKIP_CHECK PATH PWD', 'a closed environment (PWD is the shell\'s own)');
+    assert.equal(field('fds').trim(), '0 1 2 3 4', 'stdio, the image copy, ls\'s own');
+    if (process.getuid() === 0) {
+      // Started as root, QEMU is confined: the reader is the VM's own uid, as its QEMU is.
+      const [qemu] = await fakeProcs(server.dataDir);
+      const qemuUid = Number(readFileSync(`/proc/${qemu.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)[1]);
+      const uid = Number(field('uid').split(' ')[0]);
+      assert.equal(uid, qemuUid, who);
+      assert.ok(uid >= Number(server.env.VMSHARE_VM_UID_BASE), who);
+      assert.equal(field('uid'), `${uid} groups=${uid}`, 'no supplementary group');
+      assert.equal(field('CapBnd'), '0000000000000000', who);
+      assert.equal(field('folder'), 'refused', 'the drops folder is out of reach');
+    } else {
+      assert.equal(Number(field('uid').split(' ')[0]), process.getuid());
+      assert.equal(server.logs().match(/mtools reads the sticks guests wrote as vmshare's own user/g)?.length, 1, 'said once');
+    }
+    assert.equal((await api(server, 'POST', '/vm/stop', { token: owner.token, timeoutMs: 60000 })).status, 200);
   });
 
   test('refusals: no files 400, not multipart 400, over the size cap 413, over quota 413', async () => {

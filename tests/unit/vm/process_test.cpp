@@ -1,6 +1,7 @@
 #include "vm/process.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +179,21 @@ TEST(RunCommand, CapsOutput) {
   auto r = run_command({"sh", "-c", "head -c 100000 /dev/zero"}, o);
   EXPECT_EQ(r.out.size(), 1000u);
   EXPECT_TRUE(r.ok());
+}
+
+TEST(RunCommand, PassesOneDescriptorAsThreeAndTheWorkingDirectory) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  ASSERT_EQ(::write(p[1], "passed", 6), 6);
+  ::close(p[1]);
+  RunOptions o;
+  o.pass_fd = p[0];
+  o.cwd = "/";
+  // fd 3 is the pipe; nothing else above stdio is open; the cwd is "/".
+  auto r = run_command({"sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '; pwd"}, o);
+  ::close(p[0]);
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_EQ(r.out, "passed0 1 2 3 4 /\n");  // 4: ls's own directory handle on /proc/self/fd
 }
 
 TEST(RunCommand, MissingBinaryThrows) {
