@@ -44,6 +44,18 @@ void throw_if(const beast::error_code& ec) {
   if (ec) throw beast::system_error(ec);
 }
 
+// As much of the client's body as `chunk` holds (less at its end): reads may bring a few hundred
+// bytes each, and every write to the peer costs a few system calls.
+std::size_t fill(http::Request& request, std::vector<char>& chunk) {
+  std::size_t got = 0;
+  while (got < chunk.size()) {
+    const std::size_t n = request.read_body(chunk.data() + got, chunk.size() - got);
+    if (n == 0) break;
+    got += n;
+  }
+  return got;
+}
+
 // The client's body to the peer, one chunk at a time. Returns false when the peer stopped
 // taking it (it answered early, broke, or took nothing for the progress timeout); the client's
 // own errors are thrown.
@@ -54,7 +66,7 @@ bool send_body(PeerChannel& peer, bhttp::request<bhttp::buffer_body>& out, http:
   std::vector<char> chunk(kChunk);
   for (;;) {
     if (peer.has_spoken()) return false;
-    const std::size_t n = request.read_body(chunk.data(), chunk.size());
+    const std::size_t n = fill(request, chunk);
     out.body().data = n ? chunk.data() : nullptr;
     out.body().size = n;
     out.body().more = n > 0;

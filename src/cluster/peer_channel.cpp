@@ -11,6 +11,9 @@ PeerChannel::PeerChannel(const PeerAddress& peer, const ForwardTimeouts& timeout
   const auto endpoints = resolver.resolve(peer.host, peer.port);  // numeric in practice: no wait
   const auto ec = run(timeouts_.connect, [&](auto handler) { stream_.async_connect(endpoints, std::move(handler)); });
   if (ec) throw boost::system::system_error(ec, "connect");
+  // Requests and bodies go out in whole writes: no Nagle wait for the tail of each.
+  boost::system::error_code ignored;
+  stream_.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
 }
 
 bool PeerChannel::has_spoken() {
