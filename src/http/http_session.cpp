@@ -255,6 +255,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // The socket is non-blocking meanwhile and the wait is a poll() with that deadline:
   // SO_RCVTIMEO cannot bound Asio's synchronous reads, which then poll without a timeout.
   static constexpr std::uint64_t kProgressBytes = 64 * 1024;
+  static constexpr std::size_t kBodyReadBytes = 64 * 1024;
 
   void run_streaming(const Route& route) {
     // Half the workers stay free for everything else, whatever slow uploaders do.
@@ -275,6 +276,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       } slot{self->state_->streaming};
       auto parser = std::make_shared<bhttp::request_parser<bhttp::buffer_body>>(std::move(*self->header_parser_));
       parser->body_limit(route.max_body_bytes ? route.max_body_bytes : self->state_->options.max_body_bytes);
+      // Beast reads as much as the buffer's spare capacity (at least 512 bytes): without room,
+      // a body would come in 512-byte reads, one system call each.
+      self->buffer_.reserve(kBodyReadBytes);
       const auto timeout = self->state_->options.read_timeout;
       struct Progress {
         std::chrono::steady_clock::time_point deadline;
