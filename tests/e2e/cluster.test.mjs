@@ -354,6 +354,9 @@ describe('cluster of three nodes behind nginx', { skip }, () => {
     const seen = await status(survivor, user);
     assert.equal(seen.status, 410, seen.text);
     assert.match(seen.body.detail, /lost/);
+    const stick = await api(survivor, 'GET', '/vm/drop', { token: user.token });
+    assert.equal(stick.status, 200, `the console page's question is still answered: ${stick.text}`);
+    assert.equal(stick.body.state, 'none');
     const again = await launch(survivor, user);
     assert.equal(again.status, 200, again.text);
     assert.notEqual(again.body.vm.vmid, vmid);
