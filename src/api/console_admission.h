@@ -20,6 +20,8 @@ struct ConsoleAdmission {
 };
 
 // Counts refusals in vmshare_cap_refusals_total{cap="console_per_vm"|"console_per_user"}.
-ConsoleAdmission admit_console_viewer(vm::ViewerSlots& slots, const std::string& vmid, std::int64_t user_id);
+// `user_id` is the VM owner's for a share link's visitor (`audience`: the refusal's sentence).
+ConsoleAdmission admit_console_viewer(vm::ViewerSlots& slots, const std::string& vmid, std::int64_t user_id,
+                                      vm::ViewerSlots::Audience audience = vm::ViewerSlots::Audience::owner);
 
 }  // namespace vmshare::api

@@ -223,7 +223,8 @@ void register_visitor_routes(http::Router& router, AppContext& app) {
     auto opened = open_link(app, request, std::move(found));
     const auto& link = opened.link;
     // The link's viewers take the VM's places and its owner's (a link cannot multiply them).
-    auto admission = admit_console_viewer(*app.viewer_slots, link.vmid, link.owner_id);  // 429 before the upgrade
+    auto admission = admit_console_viewer(*app.viewer_slots, link.vmid, link.owner_id,  // 429 before the upgrade
+                                          vm::ViewerSlots::Audience::link_visitor);
     if (admission.refusal) {
       http::WebSocketDecision refused;
       refused.refuse = std::move(admission.refusal);

@@ -79,7 +79,11 @@ int ViewerSlots::total() const {
   return total_;
 }
 
-std::string ViewerSlots::explain(Refusal refusal) const {
+std::string ViewerSlots::explain(Refusal refusal, Audience audience) const {
+  if (audience == Audience::link_visitor && refusal != Refusal::none)
+    return refusal == Refusal::vm_full
+               ? "This console already has as many viewers as it allows; try again later"
+               : "This console has as many viewers as its owner allows; try again later";
   switch (refusal) {
     case Refusal::vm_full:
       return "This VM already has " + std::to_string(limits_.per_vm) +

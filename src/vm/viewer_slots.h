@@ -55,8 +55,12 @@ class ViewerSlots {
   int total() const;
   const Limits& limits() const { return limits_; }
 
-  // A user-facing sentence for a refusal ("This VM already has 4 open consoles ...").
-  std::string explain(Refusal refusal) const;
+  // Who is refused: the VM's owner (or a user it was shared with), or a share-link visitor,
+  // whose viewer counts against the owner's caps but who has no consoles of their own to close.
+  enum class Audience { owner, link_visitor };
+  // A sentence for a refusal ("This VM already has 4 open consoles ...") that makes sense to
+  // `audience`: a visitor is never told about "your" consoles.
+  std::string explain(Refusal refusal, Audience audience = Audience::owner) const;
 
  private:
   explicit ViewerSlots(Limits limits) : limits_(limits) {}

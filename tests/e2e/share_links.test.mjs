@@ -49,15 +49,19 @@ const viewers = async (user) => (await api(server, 'GET', '/vm/viewers', { token
 
 // The share console's upgrade on a plain HTTP request: {status: 101}, or the refusal's status
 // and {"detail"}.
-function tryShare(token, { origin = server.url, cookie } = {}) {
+function tryShare(token, opts = {}) {
+  return tryUpgrade('/share/ws', protocolsFor(token), opts);
+}
+
+function tryUpgrade(urlPath, protocols, { origin = server.url, cookie } = {}) {
   const headers = {
     Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
-    'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Protocol': protocolsFor(token).join(', '),
+    'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Protocol': protocols.join(', '),
   };
   if (origin) headers.Origin = origin;
   if (cookie) headers.Cookie = cookie;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: server.port, path: '/share/ws', headers, agent: false });
+    const req = http.request({ host: '127.0.0.1', port: server.port, path: urlPath, headers, agent: false });
     req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode }); });
     req.on('response', (res) => {
       let body = '';
@@ -240,7 +244,11 @@ describe('share links', () => {
     try {
       const refused = await tryShare(token);
       assert.equal(refused.status, 429, 'CONSOLE_VIEWERS_PER_USER=2: the owner and one visitor');
-      assert.match(refused.detail, /2 open consoles/);
+      // Said to the visitor, not to the owner ("You already have 2 open consoles").
+      assert.equal(refused.detail, 'This console has as many viewers as its owner allows; try again later');
+      const own = await tryUpgrade(`/ws/${owner.vmid}`, ['binary'], { cookie: owner.cookie });
+      assert.equal(own.status, 429, 'the owner, refused by the same cap, is told of their own consoles');
+      assert.match(own.detail, /You already have 2 open consoles/);
       assert.equal((await viewers(owner)).length, 2);
     } finally {
       first.close();

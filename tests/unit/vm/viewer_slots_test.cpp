@@ -26,6 +26,12 @@ TEST(ViewerSlots, PerVmLimitThenPerUserLimit) {
   EXPECT_EQ(slots->total(), 3);
   EXPECT_NE(slots->explain(ViewerSlots::Refusal::vm_full).find("2 open consoles"), std::string::npos);
   EXPECT_NE(slots->explain(ViewerSlots::Refusal::user_full).find("3 open consoles"), std::string::npos);
+  // A share-link visitor counts against the owner's caps but has no consoles of their own.
+  const auto visitor = ViewerSlots::Audience::link_visitor;
+  EXPECT_EQ(slots->explain(ViewerSlots::Refusal::user_full, visitor),
+            "This console has as many viewers as its owner allows; try again later");
+  EXPECT_EQ(slots->explain(ViewerSlots::Refusal::vm_full, visitor).find("You"), std::string::npos);
+  EXPECT_EQ(slots->explain(ViewerSlots::Refusal::vm_full, visitor).find("close one"), std::string::npos);
 }
 
 TEST(ViewerSlots, ReleasedOnceByReleaseDestructionOrMove) {
