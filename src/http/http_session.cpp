@@ -289,8 +289,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // Non-blocking reads: a read with nothing to take returns at once, and we wait in poll().
       beast::error_code ignored;
       self->stream_.socket().non_blocking(true, ignored);
-      self->request_.read_body = [self, parser, progress, timeout](char* out, std::size_t n) -> std::size_t {
+      // A client that sent "Expect: 100-continue" (curl does above 1 KiB) waits for our word
+      // before sending the body: given when the handler first reads it, so a request refused
+      // before that (sign-in, quota, a full stick) never sends its body at all.
+      // (HTTP/1.0 clients' expectations are ignored, RFC 9110 section 10.1.1.)
+      auto continue_due = std::make_shared<bool>(parser->get().version() >= 11 && expects_continue(self->request_));
+      self->request_.read_body = [self, parser, progress, timeout, continue_due](char* out, std::size_t n) -> std::size_t {
         if (parser->is_done() || n == 0) return 0;
+        if (*continue_due) {
+          *continue_due = false;
+          self->send_continue();
+        }
         parser->get().body().data = out;
         parser->get().body().size = n;
         parser->get().body().more = true;
@@ -321,6 +330,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
     });
+  }
+
+  static bool expects_continue(const Request& request) {
+    const std::string* expect = request.header("Expect");
+    return expect && beast::iequals(*expect, "100-continue");
+  }
+
+  // The interim answer, written at once on the (non-blocking) socket: 25 bytes always fit an
+  // empty send buffer, and if they did not the client sends its body anyway after its own wait.
+  void send_continue() {
+    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    const ssize_t n = ::send(stream_.socket().native_handle(), kContinue, sizeof kContinue - 1, MSG_NOSIGNAL);
+    if (n != static_cast<ssize_t>(sizeof kContinue - 1)) spdlog::debug("http: 100 Continue not sent whole");
   }
 
   // Blocks until the socket has bytes (or EOF/error) or throws once the deadline passes.

@@ -62,6 +62,25 @@ function uploadChunked(server, user, body) {
   });
 }
 
+// An upload as curl sends it above 1 KiB: headers with "Expect: 100-continue", then the body only
+// once the server says 100 Continue. Resolves with whether that came and the final answer.
+function uploadExpectingContinue(server, cookie, body) {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const headers = { 'Content-Type': MULTIPART_TYPE, 'Content-Length': body.length, Expect: '100-continue' };
+    if (cookie) headers.Cookie = cookie;
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/api/post', agent: false, headers },
+      (res) => {
+        const parts = [];
+        res.on('data', (d) => parts.push(d));
+        res.on('end', () => resolve({ continued, status: res.statusCode, body: JSON.parse(Buffer.concat(parts).toString()) }));
+      });
+    req.on('continue', () => { continued = true; req.end(body); });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
 const sha = (buf) => createHash('sha256').update(buf).digest('hex');
 const isoDir = (server) => path.join(server.dataDir, 'isos');
 const isoFiles = (server) => (existsSync(isoDir(server)) ? readdirSync(isoDir(server)).sort() : []);
@@ -160,6 +179,21 @@ describe('ISO upload', () => {
     for (let i = 0; i < 100 && isoFiles(server).some((f) => f.endsWith('.part')); i++) await sleep(20);
     assert.ok(!isoFiles(server).some((f) => f.endsWith('.part')), 'a partial file remains');
     assert.ok(!isoFiles(server).includes(`${user.id}.iso`));
+  });
+
+  test('Expect: 100-continue: the body is asked for once the upload is accepted, never when refused', async () => {
+    const user = await registerUser(server);
+    const iso = fakeIso();
+    const body = multipart([{ name: 'file', filename: 'curl.iso', data: iso }]);
+    const accepted = await uploadExpectingContinue(server, user.cookie, body);
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+    assert.equal(accepted.continued, true, 'no 100 Continue: the client would wait before sending');
+    assert.equal(accepted.body.size, iso.length);
+    // Refused before the body is read: the final answer comes without 100 Continue, and the
+    // client never sends the body.
+    const refused = await uploadExpectingContinue(server, null, body);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.continued, false);
   });
 
   test('malformed requests get 400', async () => {
