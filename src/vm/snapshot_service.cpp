@@ -193,6 +193,7 @@ void SnapshotService::reconcile() {
   for (const auto& r : users_.all_snapshots()) {
     // Another node's file lives in its own data folder: not ours to judge.
     if (!r.node.empty() && r.node != vms_.node_id()) continue;
+    if (r.os_type == "usb-drop") continue;  // a USB stick's: UsbDropService::reconcile judges it
     const auto path = path_of(r);
     if (r.state != "ready" || !fs::exists(path)) {
       users_.release_snapshot(r.name);

@@ -74,7 +74,8 @@ void VmManager::unplug_usb_stick(const std::string& vmid, const UsbStick& stick)
   std::lock_guard op(vm->op);
   const auto monitor = monitor_of(vm);
   QmpCommands qmp(*monitor);
-  if (device_present(qmp, stick.device)) {
+  const bool present = device_present(qmp, stick.device);
+  if (present) {
     qmp.device_del(stick.device);
     const auto deadline = std::chrono::steady_clock::now() + kUnplugWait;
     while (device_present(qmp, stick.device)) {
@@ -85,11 +86,14 @@ void VmManager::unplug_usb_stick(const std::string& vmid, const UsbStick& stick)
   // The stick's disk lets go of the node a moment after the device is gone (its finalisation
   // is deferred): "in use" until then. This one must succeed: until it does, QEMU may still
   // write the image.
+  // A device already gone (a restart of vmshare during an eject) may have taken its node along:
+  // then no node is left to be in use, and a failure means there is none to delete.
   for (const auto deadline = std::chrono::steady_clock::now() + kUnplugWait;;) {
     try {
       qmp.blockdev_del(stick.node);
       break;
     } catch (const QmpError& e) {
+      if (!present && e.status.kind == QmpStatus::Kind::command_error) break;
       if (e.status.kind != QmpStatus::Kind::command_error || std::chrono::steady_clock::now() > deadline) throw;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

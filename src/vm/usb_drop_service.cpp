@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "vm/host_files.h"
@@ -43,6 +44,17 @@ void write_all(int fd, std::string_view data) {
 
 void make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0700) != 0) fail_io("cannot create a folder for dropped files", errno);
+}
+
+// A plugged stick's description, in its own folder (vmshare's, never the VM's): what a restarted
+// vmshare needs to take it back (usb_drop_service.h).
+constexpr const char* kStickFile = "/stick.json";
+constexpr const char* kUsbDropKind = "usb-drop";  // the quota record's os_type
+
+nlohmann::json files_to_json(const std::vector<DropFile>& files) {
+  auto out = nlohmann::json::array();
+  for (const auto& f : files) out.push_back({{"name", f.name}, {"size", f.size}});
+  return out;
 }
 
 }  // namespace
@@ -111,7 +123,7 @@ UsbDropService::Upload UsbDropService::begin(std::int64_t user_id, std::optional
   store::SnapshotRecord record;
   record.name = fmt::format("{}__usb-drop__{}.img", user_id, tag);
   record.user_id = user_id;
-  record.os_type = "usb-drop";
+  record.os_type = kUsbDropKind;
   record.vmid = vm->vmid;
   record.size_mb = stick->mb;
   record.created_at = static_cast<std::int64_t>(std::time(nullptr));
@@ -195,6 +207,7 @@ DropPlugged UsbDropService::Upload::commit() {
     committed_ = !stick.vm_ended;
   }
   if (!committed_) throw VmNotFound("Your VM has stopped");
+  service_->remember(stick);
   spdlog::info("vm {}: {} file(s), {} bytes, dropped on a {} MB USB stick", stick.vmid, stick.dropped.size(), written_,
                stick.mb);
   return DropPlugged{stick.dropped, stick.bytes, stick.mb};
@@ -232,7 +245,9 @@ DropEjected UsbDropService::eject(std::int64_t user_id) {
     if (ended) discard(stick);
     throw;
   }
-  // QEMU no longer has the image: what is on it can be read without the guest changing it.
+  // QEMU no longer has the image: what is on it can be read without the guest changing it. From
+  // here a restart forgets the stick (nothing of it is left in QEMU to eject).
+  ::unlink((stick->dir + kStickFile).c_str());
   DropEjected result;
   try {
     result = read_back(*stick);
@@ -360,14 +375,90 @@ void UsbDropService::discard(const std::shared_ptr<Stick>& stick) {
   }
 }
 
-void UsbDropService::reconcile() {
-  std::error_code ec;
-  std::size_t n = 0;
-  for (const auto& entry : fs::directory_iterator(drops_dir_, ec)) {
-    fs::remove_all(entry.path(), ec);
-    ++n;
+void UsbDropService::remember(const Stick& stick) {
+  const nlohmann::json j = {{"user_id", stick.user_id}, {"vmid", stick.vmid},           {"record", stick.record},
+                            {"bytes", stick.bytes},     {"mb", stick.mb},               {"node", stick.plugged.node},
+                            {"device", stick.plugged.device}, {"fdset", stick.plugged.fdset}, {"dropped", files_to_json(stick.dropped)}};
+  const std::string tmp = stick.dir + kStickFile + ".new";
+  try {
+    {
+      UniqueFd fd = create_exclusive(tmp);
+      write_all(fd.get(), j.dump());
+      if (::fsync(fd.get()) != 0) fail_io("fsync", errno);
+    }
+    if (::rename(tmp.c_str(), (stick.dir + kStickFile).c_str()) != 0) fail_io("rename", errno);
+  } catch (const std::exception& e) {
+    ::unlink(tmp.c_str());
+    spdlog::warn("vm {}: the USB stick will not survive a restart of vmshare: {}", stick.vmid, e.what());
   }
-  if (n) spdlog::info("USB sticks: removed {} left from before the restart", n);
+}
+
+// A stick described in `dir` whose VM was adopted, whose quota record is still held and whose
+// image is still there: plugged in again, as before the restart. Throws otherwise.
+std::shared_ptr<UsbDropService::Stick> UsbDropService::readopt(
+    const std::string& dir, const std::map<std::string, store::SnapshotRecord>& records) {
+  UniqueFd fd = open_regular(dir + kStickFile, false);
+  const auto j = nlohmann::json::parse(read_capped(fd.get(), 1 << 20));
+  auto stick = std::make_shared<Stick>();
+  stick->dir = dir;
+  stick->user_id = j.at("user_id").get<std::int64_t>();
+  stick->vmid = j.at("vmid").get<std::string>();
+  stick->record = j.at("record").get<std::string>();
+  stick->bytes = j.at("bytes").get<std::uint64_t>();
+  stick->mb = j.at("mb").get<std::int64_t>();
+  stick->plugged = {j.at("node").get<std::string>(), j.at("device").get<std::string>(), j.at("fdset").get<std::int64_t>()};
+  for (const auto& f : j.at("dropped")) stick->dropped.push_back({f.at("name").get<std::string>(), f.at("size").get<std::uint64_t>()});
+  const auto vm = vms_.find(stick->vmid);
+  const auto record = records.find(stick->record);
+  if (!vm || vm->user_id != stick->user_id) throw DropStickError("its VM was not adopted");
+  if (record == records.end() || record->second.user_id != stick->user_id || record->second.vmid != stick->vmid)
+    throw DropStickError("its quota record is gone");
+  open_regular(dir + "/stick.img", false);  // still there, a regular file
+  stick->state = Stick::State::plugged;
+  return stick;
+}
+
+void UsbDropService::reconcile() {
+  // The sticks' quota records of this node (SnapshotService::reconcile leaves them to us).
+  std::map<std::string, store::SnapshotRecord> records;
+  bool have_records = true;
+  try {
+    for (auto& r : users_.all_snapshots())
+      if (r.os_type == kUsbDropKind && (r.node.empty() || r.node == vms_.node_id())) records[r.name] = std::move(r);
+  } catch (const std::exception& e) {
+    have_records = false;  // the next start-up refunds them
+    spdlog::warn("USB sticks: their quota records could not be read ({}): none is taken back", e.what());
+  }
+  std::size_t kept = 0, removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(drops_dir_, ec)) {
+    std::shared_ptr<Stick> stick;
+    try {
+      if (have_records) stick = readopt(entry.path().string(), records);
+    } catch (const std::exception& e) {
+      spdlog::info("USB sticks: one from before the restart is not taken back: {}", e.what());
+    }
+    std::lock_guard lock(mutex_);
+    if (stick && !by_vm_.count(stick->vmid)) {
+      by_vm_[stick->vmid] = stick;
+      records.erase(stick->record);
+      ++kept;
+      continue;
+    }
+    std::error_code rm;
+    fs::remove_all(entry.path(), rm);
+    ++removed;
+  }
+  for (const auto& [name, _] : records) {
+    try {
+      users_.release_snapshot(name);
+    } catch (const std::exception& e) {
+      spdlog::error("USB stick {}: could not give back its quota: {}", name, e.what());
+    }
+  }
+  if (kept || removed)
+    spdlog::info("USB sticks: {} still plugged into adopted VMs taken back, {} left from before the restart removed", kept,
+                 removed);
 }
 
 }  // namespace vmshare::vm

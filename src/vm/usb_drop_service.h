@@ -13,8 +13,11 @@
 // after an eject, a new drop replaces the old stick and the files it brought back. The stick
 // costs its size in MB of the owner's storage quota while it exists (a pending record in the
 // snapshot table, so the database's quota CHECK covers it and start-up refunds it), and it is
-// removed with its VM. vmshare forgets sticks across a restart (SnapshotService::reconcile
-// refunds them, reconcile() below removes their folders).
+// removed with its VM. A restart keeps plugged sticks: once QEMU has one, its folder holds
+// stick.json (owner, VM, quota record, QEMU's node/device/fd-set ids, the files dropped), and
+// reconcile() takes it back when its VM is adopted, so the owner still sees and can eject it.
+// Everything else is forgotten at start-up: sticks being made or already ejected (their files
+// read back), and any whose VM did not survive; their quota is given back.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -107,13 +110,16 @@ class UsbDropService {
 
   // The VM ended: its stick and files go, and the quota is given back.
   void vm_ended(const std::string& vmid);
-  // Start-up: folders of sticks from before the restart are removed.
+  // Start-up, after the VMs were adopted: the sticks still plugged into them are taken back
+  // (with their quota records); every other folder is removed and every other record refunded.
   void reconcile();
 
   const DropLimits& limits() const { return limits_; }
 
  private:
   std::shared_ptr<Stick> stick_of_user(std::int64_t user_id, const char* none_message);
+  void remember(const Stick& stick);
+  std::shared_ptr<Stick> readopt(const std::string& dir, const std::map<std::string, store::SnapshotRecord>& records);
   void discard(const std::shared_ptr<Stick>& stick);
   DropEjected read_back(Stick& stick);
 

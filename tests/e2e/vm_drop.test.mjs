@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { fakeProcs, startFakeVmServer } from './lib/fake_qemu.mjs';
+import { fakeProcs, killFakes, startFakeVmServer } from './lib/fake_qemu.mjs';
 import { RfbClient } from './lib/rfb_client.mjs';
 import { PROMPT, waitForScreenText } from './lib/screen_text.mjs';
 import { api, randomSuffix, registerUser, runVmshare } from './lib/server.mjs';
@@ -206,6 +206,65 @@ describe('drop files with the fake QEMU', () => {
     await runVmshare(['user', 'set-quota', owner.login, '300'], { env: server.env });
     const ok = await drop(server, owner, [{ name: 'a.txt', data: 'a' }]);
     assert.equal(ok.status, 200, ok.text);
+  });
+});
+
+// vmshare restarted while a stick is plugged in: its QEMU (adopted) still has the stick, so the
+// owner must still see it, eject it and get the files back, with the quota kept, not refunded.
+describe('a restart of vmshare with a stick plugged in', () => {
+  let first, second, owner;
+  after(async () => {
+    await first?.stop({ keepData: !!second });
+    await second?.stop();
+  });
+
+  test('the stick is taken back: still plugged, 409 on a new drop, ejects with its files, quota kept', async () => {
+    first = await startFakeVmServer({ env: { VMSHARE_DROP_MAX_MB: '16' } });
+    owner = await registerUser(first);
+    const vmid = await launchFake(first, owner);
+    const res = await drop(first, owner, [{ name: 'kept.txt', data: 'across the restart\n' }]);
+    assert.equal(res.status, 200, res.text);
+    const charged = (await me(first, owner)).snapshot_stored_mb;
+    assert.equal(charged, res.body.stick_mb);
+    await first.stop({ keepData: true });  // SIGTERM: the VM keeps running, with the stick in it
+
+    second = await startFakeVmServer({ dataDir: first.dataDir, env: first.env });
+    assert.match(second.logs(), new RegExp(`vm ${vmid}: adopted`));
+    const status = await api(second, 'GET', '/vm/drop', { token: owner.token });
+    assert.equal(status.status, 200, status.text);
+    assert.equal(status.body.state, 'plugged', status.text);
+    assert.deepEqual(status.body.dropped.map((f) => f.name), ['kept.txt']);
+    assert.equal((await me(second, owner)).snapshot_stored_mb, charged, 'the quota stays charged');
+    const again = await drop(second, owner, [{ name: 'b.txt', data: 'b' }]);
+    assert.equal(again.status, 409, again.text);
+
+    const out = await eject(second, owner);
+    assert.equal(out.status, 200, out.text);
+    assert.deepEqual(out.body.files.map((f) => f.name), ['kept.txt']);
+    const file = await api(second, 'GET', '/vm/drop/files/kept.txt', { token: owner.token });
+    assert.equal(file.text, 'across the restart\n');
+    const next = await drop(second, owner, [{ name: 'next.txt', data: 'n' }]);
+    assert.equal(next.status, 200, next.text);
+    assert.equal(dropFolders(second).length, 1);
+    assert.equal((await api(second, 'POST', '/vm/stop', { token: owner.token, timeoutMs: 60000 })).status, 200);
+    await waitFor('the stick removed with its VM', async () => dropFolders(second).length === 0, 10000);
+    assert.equal((await me(second, owner)).snapshot_stored_mb, 0, 'the quota given back');
+  });
+
+  test('a stick whose VM died while vmshare was down is removed and its quota given back', async () => {
+    const vmid = await launchFake(second, owner);
+    const res = await drop(second, owner, [{ name: 'lost.txt', data: 'lost' }]);
+    assert.equal(res.status, 200, res.text);
+    assert.equal((await me(second, owner)).snapshot_stored_mb, res.body.stick_mb);
+    await second.stop({ keepData: true });
+    await killFakes(second.dataDir);
+    first = second;
+    second = await startFakeVmServer({ dataDir: first.dataDir, env: first.env });
+    assert.doesNotMatch(second.logs(), new RegExp(`vm ${vmid}: adopted`));
+    assert.deepEqual(dropFolders(second), []);
+    assert.equal((await me(second, owner)).snapshot_stored_mb, 0, 'the quota given back');
+    const status = await api(second, 'GET', '/vm/drop', { token: owner.token });
+    assert.equal(status.body.state, 'none', status.text);
   });
 });
 
