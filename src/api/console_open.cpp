@@ -1,5 +1,11 @@
 #include "api/console_open.h"
 
+#include <algorithm>
+#include <ctime>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include "vm/console_bridge.h"
 #include "vm/vm_manager.h"
 
@@ -24,6 +30,15 @@ bool wants_binary_protocol(const http::Request& request) {
   return false;
 }
 
+// A share link's viewer is closed when its link expires (ViewerSpec::ends_at, Unix seconds).
+void close_at_deadline(boost::asio::steady_timer& timer, std::int64_t ends_at, const std::shared_ptr<vm::ConsoleBridge>& bridge) {
+  const auto left = std::max<std::int64_t>(0, ends_at - static_cast<std::int64_t>(std::time(nullptr)));
+  timer.expires_after(std::chrono::seconds(left));
+  timer.async_wait([weak = std::weak_ptr<vm::ConsoleBridge>(bridge)](boost::system::error_code ec) {
+    if (auto bridge = weak.lock(); bridge && !ec) bridge->close("share link expired");
+  });
+}
+
 }  // namespace
 
 http::WebSocketDecision open_console_viewer(AppContext& app, const http::Request& request, vm::ViewerSpec spec,
@@ -39,10 +54,14 @@ http::WebSocketDecision open_console_viewer(AppContext& app, const http::Request
     };
     auto link = std::make_shared<Link>();
     const std::string vmid = spec.vmid;
-    auto bridge = vm::ConsoleBridge::start_connected(std::move(ws), vnc->release(), spec, {[&app, vmid, link, slot] {
+    auto deadline = spec.ends_at > 0 ? std::make_shared<boost::asio::steady_timer>(ws.get_executor()) : nullptr;
+    auto bridge = vm::ConsoleBridge::start_connected(std::move(ws), vnc->release(), spec, {[&app, vmid, link, slot, deadline] {
       if (slot) slot->release();
       if (link->attached) app.vms->detach_viewer(vmid, link->viewer);
+      // on_closed runs on any thread; the timer belongs to the connection's strand.
+      if (deadline) boost::asio::post(deadline->get_executor(), [deadline] { deadline->cancel(); });
     }});
+    if (deadline) close_at_deadline(*deadline, spec.ends_at, bridge);
     try {
       std::weak_ptr<vm::ConsoleBridge> weak = bridge;
       link->viewer = app.vms->attach_viewer(vmid, [weak](const std::string& reason) {

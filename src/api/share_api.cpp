@@ -107,11 +107,8 @@ OpenedLink open_link(AppContext& app, const http::Request& request, std::optiona
 // made for the owner's running VM, so that is where they are).
 bool revoke(AppContext& app, const Caller& caller, std::int64_t id) {
   if (!app.users->revoke_share_link(caller.id, id, now_s())) return false;
-  int ended = 0;
-  if (auto v = app.vms->vm_of_user(caller.id)) {
-    for (const auto& viewer : viewers_of_link(v->vmid, id))
-      ended += vm::console_viewers().close(v->vmid, viewer.id, "share link revoked") ? 1 : 0;
-  }
+  // Also closes a console admitted just before the revoke that registers just after it.
+  const auto ended = vm::console_viewers().close_link(id, "share link revoked");
   spdlog::info("share link {} revoked by user {} ({} viewers ended)", id, caller.id, ended);
   return true;
 }
@@ -237,6 +234,7 @@ void register_visitor_routes(http::Router& router, AppContext& app) {
     spec.user_id = opened.visitor ? opened.visitor->id : 0;
     spec.label = "share link " + std::to_string(link.id);
     spec.link_id = link.id;
+    spec.ends_at = link.expires_at;  // an open console does not outlive its link
     spdlog::info("console of VM {} opened through share link {} ({})", link.vmid, link.id, link.mode);
     return open_console_viewer(app, request, std::move(spec), admission.slot);
   };

@@ -11,9 +11,16 @@ const char* to_string(ViewerMode mode) { return mode == ViewerMode::view_only ? 
 std::uint64_t ConsoleViewers::add(ViewerSpec spec, std::shared_ptr<const ViewerMeter> meter, Close close) {
   const auto since =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::lock_guard lock(mutex_);
-  const auto id = next_id_++;
-  viewers_.emplace(id, Entry{std::move(spec), since, std::move(meter), std::move(close)});
+  std::optional<std::string> ended;  // its link was revoked meanwhile: closed at once
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+    if (auto it = ended_links_.find(spec.link_id); spec.link_id != 0 && it != ended_links_.end())
+      ended = it->second.reason;
+    viewers_.emplace(id, Entry{std::move(spec), since, std::move(meter), close});
+  }
+  if (ended && close) close(*ended);
   return id;
 }
 
@@ -65,6 +72,20 @@ bool ConsoleViewers::close(const std::string& vmid, std::uint64_t id, const std:
   }
   if (close) close(reason);
   return true;
+}
+
+std::size_t ConsoleViewers::close_link(std::int64_t link_id, const std::string& reason) {
+  std::vector<Close> closes;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(ended_links_, [now](const auto& e) { return now - e.second.at > kEndedLinkMemory; });
+    ended_links_[link_id] = {reason, now};
+    for (const auto& [id, entry] : viewers_)
+      if (entry.spec.link_id == link_id && entry.close) closes.push_back(entry.close);
+  }
+  for (auto& close : closes) close(reason);
+  return closes.size();
 }
 
 std::size_t ConsoleViewers::size() const {

@@ -7,6 +7,7 @@
 // the bridge's strand, read here with relaxed atomics) and a close function; never the bridge
 // itself, so listing or kicking never keeps a finished console alive. Thread-safe; one mutex
 // guards the map, never held while a close function runs.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -34,6 +35,7 @@ struct ViewerSpec {
   std::int64_t user_id = 0;                // the signed-in viewer; 0 for a share-link viewer
   std::string label;                       // free text for the list, e.g. "owner", "share link 3"
   std::int64_t link_id = 0;                // the share link it came through (issue 15); 0: none
+  std::int64_t ends_at = 0;                // Unix seconds it is closed at (its link's expiry); 0: never
 };
 
 // A snapshot of one open viewer. Rates are over the last completed window of about a second
@@ -70,6 +72,10 @@ class ConsoleViewers {
   // Closes one viewer of `vmid` with `reason` (the WebSocket close frame's reason); false when
   // there is no such viewer of that VM.
   bool close(const std::string& vmid, std::uint64_t id, const std::string& reason);
+  // Closes every viewer that came through share link `link_id` with `reason`, and any that
+  // registers through it from now on: a visitor whose link was checked just before the revoke
+  // but whose console starts just after it is closed too. Returns how many were open.
+  std::size_t close_link(std::int64_t link_id, const std::string& reason);
   std::size_t size() const;
   std::size_t count(ViewerMode mode) const;
 
@@ -82,8 +88,17 @@ class ConsoleViewers {
   };
   static ViewerInfo info_of(std::uint64_t id, const Entry& entry);
 
+  // Revoked links (close_link), remembered for kEndedLinkMemory: long enough for any console
+  // admitted before the revoke to have registered (its VNC connection is opened in between).
+  struct EndedLink {
+    std::string reason;
+    std::chrono::steady_clock::time_point at;
+  };
+  static constexpr std::chrono::minutes kEndedLinkMemory{10};
+
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Entry> viewers_;
+  std::map<std::int64_t, EndedLink> ended_links_;
   std::uint64_t next_id_ = 1;
 };
 

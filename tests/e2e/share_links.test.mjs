@@ -290,3 +290,22 @@ describe('share links', () => {
     for (const t of tokens) assert.ok(!log.includes(t.slice(0, 16)), 'part of a token in the server log');
   });
 });
+
+// Security review (helper `review`): what a link's visitor could keep after the link ends.
+describe('share links: an ended link leaves no console open', () => {
+  test('an open console of a link is closed when the link expires', async () => {
+    const owner = await ownerWithVm();
+    const made = await share(owner, { mode: 'view_only', minutes: 5 });
+    const soon = Math.floor(Date.now() / 1000) + 3;
+    await sqlValue(server, `UPDATE share_links SET expires_at = ${soon} WHERE id = ${made.body.id}`);
+    const visitor = await visit(tokenOf(made));
+    try {
+      const closed = await Promise.race([visitor.whenClosed(), new Promise((r) => setTimeout(() => r(null), 10000))]);
+      assert.ok(closed, 'the console outlived its link');
+      assert.match(closed.reason, /expired/);
+      assert.equal((await info(tokenOf(made))).status, 410);
+    } finally {
+      visitor.close();
+    }
+  });
+});
