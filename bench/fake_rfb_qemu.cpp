@@ -40,6 +40,9 @@ std::mutex g_fds_mutex;
 std::map<std::string, int> g_named_fds;    // getfd
 std::map<std::int64_t, int> g_fdsets;      // add-fd
 std::int64_t g_next_fdset = 10;
+// Hot-plugged devices (device_add ids), under g_fds_mutex: like QEMU's, they outlive a monitor
+// connection (a restarted vmshare finds the USB stick it plugged in before).
+std::set<std::string> g_devices;
 std::set<int> g_qmp_clients;  // under g_fds_mutex: SIGUSR1 cuts them (a monitor lost, QEMU alive)
 int g_qmp_listener = -1;      // SIGUSR2 also closes this: the monitor cannot be reopened
 
@@ -243,7 +246,6 @@ void serve_qmp(int fd) {
   std::string pending;
   std::deque<int> received;  // SCM_RIGHTS descriptors, taken by getfd / add-fd in order
   std::vector<std::string> jobs;  // backup jobs not yet dismissed
-  std::set<std::string> devices;  // hot-plugged devices (device_add ids)
   char buf[4096];
   for (;;) {
     iovec iov{buf, sizeof(buf)};
@@ -333,11 +335,13 @@ void serve_qmp(int fd) {
       } else if (name == "device_add" || name == "device_del") {
         // USB sticks (vm/usb_drop_monitor.cpp): plugged devices are listed by qom-list.
         const std::string id = cmd["arguments"].value("id", "");
-        if (name == "device_add") devices.insert(id);
-        else if (!devices.erase(id)) reply = {{"error", {{"class", "DeviceNotFound"}, {"desc", "Device '" + id + "' not found"}}}};
+        std::lock_guard lock(g_fds_mutex);
+        if (name == "device_add") g_devices.insert(id);
+        else if (!g_devices.erase(id)) reply = {{"error", {{"class", "DeviceNotFound"}, {"desc", "Device '" + id + "' not found"}}}};
       } else if (name == "qom-list") {
         reply["return"] = json::array({{{"name", "type"}, {"type", "string"}}});
-        for (const auto& id : devices) reply["return"].push_back({{"name", id}, {"type", "child<usb-storage>"}});
+        std::lock_guard lock(g_fds_mutex);
+        for (const auto& id : g_devices) reply["return"].push_back({{"name", id}, {"type", "child<usb-storage>"}});
       } else if (name == "system_reset" || name == "blockdev-add" || name == "blockdev-del" || name == "job-cancel") {
         // accepted, nothing to do
       } else if (name == "quit" || name == "system_powerdown") {

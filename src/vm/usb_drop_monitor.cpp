@@ -98,8 +98,23 @@ void VmManager::unplug_usb_stick(const std::string& vmid, const UsbStick& stick)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  quietly("remove-fd", [&] { qmp.remove_fd(stick.fdset); });
+  if (stick.fdset >= 0) quietly("remove-fd", [&] { qmp.remove_fd(stick.fdset); });
   spdlog::info("vm {}: USB stick {} unplugged", vmid, stick.device);
+}
+
+std::size_t VmManager::unplug_unknown_usb_sticks(const std::string& vmid, const std::string& known_device) {
+  auto vm = get(vmid);
+  if (!vm) return 0;
+  std::vector<std::string> unknown;
+  {
+    std::lock_guard op(vm->op);
+    QmpCommands qmp(*monitor_of(vm));
+    for (const auto& id : qmp.qom_list("/machine/peripheral"))
+      if (is_drop_device_id(id) && id != known_device) unknown.push_back(id);
+  }
+  // Its fd set's id is unknown: QEMU keeps that descriptor (of a file already removed) until it ends.
+  for (const auto& id : unknown) unplug_usb_stick(vmid, UsbStick{drop_node_of_device(id), id, -1});
+  return unknown.size();
 }
 
 std::optional<std::uint32_t> VmManager::confined_uid(const std::string& vmid) const {

@@ -153,6 +153,19 @@ nlohmann::json drop_device_args(const std::string& device_id, const std::string&
   return {{"driver", "usb-storage"}, {"id", device_id}, {"drive", node}, {"bus", bus}, {"removable", true}};
 }
 
+bool is_drop_device_id(std::string_view id) {
+  constexpr std::string_view prefix = "drop-", suffix = "-dev";
+  if (id.size() != prefix.size() + 10 + suffix.size() || !id.starts_with(prefix) || !id.ends_with(suffix)) return false;
+  for (char c : id.substr(prefix.size(), 10))
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+std::string drop_node_of_device(std::string_view device_id) {
+  if (!is_drop_device_id(device_id)) return {};
+  return std::string(device_id.substr(0, device_id.size() - 4));
+}
+
 std::vector<std::string> drop_mformat_argv(const std::string& image_path, std::uint64_t bytes) {
   // Geometry given explicitly (an image file has none); 64 heads x 32 sectors, like the tiny
   // image's disk. mformat picks FAT12/16/32 from the size.

@@ -51,6 +51,11 @@ std::vector<std::string> parse_mdir_bare(std::string_view output);
 nlohmann::json drop_blockdev_args(const std::string& node, const std::string& fdset_path);
 nlohmann::json drop_device_args(const std::string& device_id, const std::string& node, const std::string& bus);
 
+// vmshare's own ids for a stick in QEMU: node "drop-<10 of [a-z0-9]>", device "<node>-dev".
+// Whether a QOM peripheral id is one of those, and the node of such a device (empty if not).
+bool is_drop_device_id(std::string_view id);
+std::string drop_node_of_device(std::string_view device_id);
+
 // mformat's argv for a FAT file system filling an image of `bytes` at `image_path`.
 std::vector<std::string> drop_mformat_argv(const std::string& image_path, std::uint64_t bytes);
 

@@ -418,6 +418,24 @@ std::shared_ptr<UsbDropService::Stick> UsbDropService::readopt(
   return stick;
 }
 
+// Sticks QEMU has that were not taken back (plugged in just before the restart, or their folder
+// lost) are unplugged: what the owner sees is then what the VM has.
+void UsbDropService::unplug_unknown_sticks() {
+  for (const auto& vm : vms_.list()) {
+    std::string known;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = by_vm_.find(vm.vmid); it != by_vm_.end()) known = it->second->plugged.device;
+    }
+    try {
+      if (auto n = vms_.unplug_unknown_usb_sticks(vm.vmid, known))
+        spdlog::warn("vm {}: {} USB stick(s) vmshare had no record of unplugged", vm.vmid, n);
+    } catch (const std::exception& e) {
+      spdlog::warn("vm {}: could not look for USB sticks left from before the restart: {}", vm.vmid, e.what());
+    }
+  }
+}
+
 void UsbDropService::reconcile() {
   // The sticks' quota records of this node (SnapshotService::reconcile leaves them to us).
   std::map<std::string, store::SnapshotRecord> records;
@@ -449,6 +467,7 @@ void UsbDropService::reconcile() {
     fs::remove_all(entry.path(), rm);
     ++removed;
   }
+  unplug_unknown_sticks();
   for (const auto& [name, _] : records) {
     try {
       users_.release_snapshot(name);

@@ -17,7 +17,9 @@
 // stick.json (owner, VM, quota record, QEMU's node/device/fd-set ids, the files dropped), and
 // reconcile() takes it back when its VM is adopted, so the owner still sees and can eject it.
 // Everything else is forgotten at start-up: sticks being made or already ejected (their files
-// read back), and any whose VM did not survive; their quota is given back.
+// read back), and any whose VM did not survive; their quota is given back. A stick an adopted
+// QEMU has under vmshare's ids but no stick.json describes is unplugged, so what the owner sees
+// is what the VM has.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -119,6 +121,7 @@ class UsbDropService {
  private:
   std::shared_ptr<Stick> stick_of_user(std::int64_t user_id, const char* none_message);
   void remember(const Stick& stick);
+  void unplug_unknown_sticks();
   std::shared_ptr<Stick> readopt(const std::string& dir, const std::map<std::string, store::SnapshotRecord>& records);
   void discard(const std::shared_ptr<Stick>& stick);
   DropEjected read_back(Stick& stick);

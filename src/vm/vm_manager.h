@@ -133,6 +133,9 @@ class VmManager {
   // The uid a running VM's QEMU runs as, when confined (nullopt: not confined, or no such VM):
   // what reads back the stick the guest wrote runs as that uid too (usb_drop_sandbox.h).
   std::optional<std::uint32_t> confined_uid(const std::string& vmid) const;
+  // Unplugs every stick QEMU has under vmshare's ids but `known_device` (a restart between
+  // plugging one in and recording it), so none is left that its owner cannot eject. Returns how many.
+  std::size_t unplug_unknown_usb_sticks(const std::string& vmid, const std::string& known_device);
 
   // Daemon shutdown: stop watching, close consoles and monitors, leave the VMs running.
   void detach_all();

@@ -251,6 +251,26 @@ describe('a restart of vmshare with a stick plugged in', () => {
     assert.equal((await me(second, owner)).snapshot_stored_mb, 0, 'the quota given back');
   });
 
+  test('a stick QEMU has but vmshare has no record of (a restart right after plugging) is unplugged', async () => {
+    const vmid = await launchFake(second, owner);
+    const res = await drop(second, owner, [{ name: 'unrecorded.txt', data: 'u' }]);
+    assert.equal(res.status, 200, res.text);
+    await second.stop({ keepData: true });
+    // As if vmshare had stopped between device_add and writing stick.json.
+    rmSync(path.join(second.dataDir, 'drops', dropFolders(second)[0], 'stick.json'));
+    first = second;
+    second = await startFakeVmServer({ dataDir: first.dataDir, env: first.env });
+    assert.match(second.logs(), new RegExp(`vm ${vmid}: adopted`));
+    assert.match(second.logs(), new RegExp(`vm ${vmid}: 1 USB stick\\(s\\) vmshare had no record of unplugged`));
+    assert.equal((await api(second, 'GET', '/vm/drop', { token: owner.token })).body.state, 'none');
+    assert.equal((await me(second, owner)).snapshot_stored_mb, 0, 'the quota given back');
+    const next = await drop(second, owner, [{ name: 'next.txt', data: 'n' }]);
+    assert.equal(next.status, 200, next.text);
+    assert.equal((await eject(second, owner)).status, 200);
+    assert.equal((await api(second, 'POST', '/vm/stop', { token: owner.token, timeoutMs: 60000 })).status, 200);
+    await waitFor('the VM gone', async () => dropFolders(second).length === 0, 10000);
+  });
+
   test('a stick whose VM died while vmshare was down is removed and its quota given back', async () => {
     const vmid = await launchFake(second, owner);
     const res = await drop(second, owner, [{ name: 'lost.txt', data: 'lost' }]);

@@ -128,3 +128,19 @@ TEST(DropStick, MformatFillsTheImage) {
 
 }  // namespace
 }  // namespace vmshare::vm
+
+namespace vmshare::vm {
+namespace {
+
+TEST(DropStick, OwnDeviceIdsAreRecognised) {
+  EXPECT_TRUE(is_drop_device_id("drop-a1b2c3d4e5-dev"));
+  EXPECT_EQ(drop_node_of_device("drop-a1b2c3d4e5-dev"), "drop-a1b2c3d4e5");
+  for (const char* other : {"usb", "drop-a1b2c3d4e5", "drop-A1B2C3D4E5-dev", "drop-a1b2c3d4e-dev", "drop-a1b2c3d4e5x-dev",
+                            "drop-a1b2/3d4e5-dev", "xdrop-a1b2c3d4e5-dev", ""}) {
+    EXPECT_FALSE(is_drop_device_id(other)) << other;
+    EXPECT_EQ(drop_node_of_device(other), "") << other;
+  }
+}
+
+}  // namespace
+}  // namespace vmshare::vm
