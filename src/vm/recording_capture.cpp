@@ -181,9 +181,10 @@ void RecordingCapture::record_loop(std::string server_init, CaptureResult& resul
       record.width = m.shape.width;
       record.height = m.shape.height;
       record.flags = rfb::is_full_frame(m) ? kFullFrame : 0;
-      switch (check_caps(options_.caps, bytes_, kRecordHeaderBytes + m.length, record.t_ms)) {
+      switch (check_caps(options_.caps, bytes_, kRecordHeaderBytes + m.length, record.t_ms, result.records)) {
         case CapVerdict::size_cap: throw CaptureEnded{"size cap"};
         case CapVerdict::length_cap: throw CaptureEnded{"length cap"};
+        case CapVerdict::record_cap: throw CaptureEnded{"record cap"};
         case CapVerdict::fits: break;
       }
       write_file(encode_record_header(record) + pending.substr(0, m.length));

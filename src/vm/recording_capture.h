@@ -16,8 +16,9 @@
 //   and every `full_frame_every` a non-incremental one: QEMU answers it with the whole screen,
 //   which the file marks as a full frame, the seek index.
 // - One thread per recording, blocking I/O straight into the file: memory is one message in
-//   the making, bounded by the size cap. Past the size or length cap, at stop(), or when QEMU
-//   closes the connection (the VM ended), the file ends after its last whole record.
+//   the making, bounded by the size cap. Past the size, length or record cap (recording_plan.h),
+//   at stop(), or when QEMU closes the connection (the VM ended), the file ends after its last
+//   whole record.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -42,7 +43,7 @@ struct CaptureResult {
   std::uint64_t bytes = 0;       // the file's size
   std::uint32_t duration_ms = 0;  // of the last record
   std::uint64_t records = 0;
-  std::string ended;  // "stopped" | "size cap" | "length cap" | "VM ended" | a failure, for the log
+  std::string ended;  // "stopped" | "size cap" | "length cap" | "record cap" | "VM ended" | a failure, for the log
 };
 
 class RecordingCapture : public std::enable_shared_from_this<RecordingCapture> {

@@ -97,7 +97,7 @@ std::string server_init_with_size(std::string init, std::uint16_t width, std::ui
   return init;
 }
 
-RecordingIndex read_recording_index(int fd) {
+RecordingIndex read_recording_index(int fd, std::uint64_t max_records) {
   RecordingIndex index;
   const auto head = read_at(fd, 0, kRecordingMagic.size() + 16 + kMaxServerInit);
   std::size_t consumed = 0;
@@ -106,7 +106,7 @@ RecordingIndex read_recording_index(int fd) {
   index.header = std::move(*header);
   index.data_offset = consumed;
   std::uint64_t at = consumed;
-  for (;;) {
+  while (index.records.size() < max_records) {
     const auto bytes = read_at(fd, at, kRecordHeaderBytes);
     if (bytes.size() < kRecordHeaderBytes) break;
     const auto record = decode_record_header(bytes);

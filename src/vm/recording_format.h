@@ -27,6 +27,9 @@ struct RecordingFormatError : VmError {
 inline constexpr std::string_view kRecordingMagic = "VMSREC01";
 inline constexpr std::size_t kRecordHeaderBytes = 16;
 inline constexpr std::uint8_t kFullFrame = 1;
+// The most records a recording holds (recording_plan.h: 20 a second for RECORDING_MAX_S's
+// largest value, a day); an index stops there, whatever a file holds (~40 MB of entries).
+inline constexpr std::uint64_t kMaxRecords = 20 * 86400;
 
 struct RecordingHeader {
   std::string server_version;  // 12 bytes, "RFB 003.008\n"
@@ -66,6 +69,7 @@ struct RecordingIndex {
   std::vector<RecordEntry> records;
   std::uint32_t duration_ms() const { return records.empty() ? 0 : records.back().header.t_ms; }
 };
-RecordingIndex read_recording_index(int fd);
+// At most `max_records` records are indexed (a replay ends there).
+RecordingIndex read_recording_index(int fd, std::uint64_t max_records = kMaxRecords);
 
 }  // namespace vmshare::vm

@@ -27,16 +27,28 @@ inline std::chrono::milliseconds replay_delay(std::uint32_t t_ms, std::uint32_t 
 struct RecordingCaps {
   std::uint64_t max_bytes = 0;  // the whole file, header included
   std::uint32_t max_ms = 0;
+  std::uint64_t max_records = kMaxRecords;  // recording_record_cap
 };
 
-enum class CapVerdict { fits, size_cap, length_cap };
+// Records a recording may hold: what QEMU sends stays far below kRecordsPerSecond (one update
+// request at a time, at most ~10 a second), but every record is guest-made, and a guest that
+// floods Bells (1 byte each) would otherwise fill a size cap with millions of them, each an
+// entry of every replay's index (recording_format.h).
+inline constexpr std::uint64_t kRecordsPerSecond = 20;
+inline std::uint64_t recording_record_cap(std::uint32_t max_s) {
+  const auto cap = std::uint64_t{max_s} * kRecordsPerSecond;
+  return cap < kMaxRecords ? cap : kMaxRecords;
+}
+
+enum class CapVerdict { fits, size_cap, length_cap, record_cap };
 
 // Whether one more record of `record_bytes` (header included) at `t_ms` may be written after
-// `file_bytes` already are.
+// `file_bytes` already are, in `records` records.
 inline CapVerdict check_caps(const RecordingCaps& caps, std::uint64_t file_bytes, std::uint64_t record_bytes,
-                             std::uint32_t t_ms) {
+                             std::uint32_t t_ms, std::uint64_t records = 0) {
   if (t_ms > caps.max_ms) return CapVerdict::length_cap;
   if (file_bytes + record_bytes > caps.max_bytes) return CapVerdict::size_cap;
+  if (records >= caps.max_records) return CapVerdict::record_cap;
   return CapVerdict::fits;
 }
 

@@ -92,6 +92,7 @@ store::RecordingRecord RecordingService::start(std::int64_t user_id, const std::
     CaptureOptions options;
     options.caps.max_bytes = static_cast<std::uint64_t>(record.size_mb) << 20;
     options.caps.max_ms = limits_.max_s * 1000;
+    options.caps.max_records = recording_record_cap(limits_.max_s);
     options.full_frame_every = limits_.full_frame_every;
     auto running = std::make_shared<Running>();
     running->record = record;

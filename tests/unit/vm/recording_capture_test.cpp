@@ -39,6 +39,7 @@ struct FakeServer {
   std::vector<std::string> sent;      // FramebufferUpdates, in order
   std::vector<bool> incremental;      // of each request
   std::string pixel_format, encodings;
+  int bells = 0;  // sent right after the handshake (a guest flooding the recorder)
   void run(int frames_then_close) {
     std::string buf;
     write_all(fd, "RFB 003.008\n");
@@ -53,6 +54,7 @@ struct FakeServer {
     read_n(fd, pixel_format, 20);
     read_n(fd, buf, 4);
     read_n(fd, encodings, 4 * ((std::uint8_t(buf[2]) << 8) | std::uint8_t(buf[3])));
+    if (bells) write_all(fd, std::string(static_cast<std::size_t>(bells), char(2)));
     for (int i = 0; i < frames_then_close; ++i) {
       if (!read_n(fd, buf, 10) || buf[0] != 3) return;
       incremental.push_back(buf[1] != 0);
@@ -165,4 +167,27 @@ TEST(RecordingCapture, StopEndsItPromptly) {
   EXPECT_EQ(future.get().ended, "stopped");
   EXPECT_EQ(read_recording_index(run.dup.get()).records.size(), 1u);
   ::close(server.fd);
+}
+
+// Every record is guest-made: a flood of 1-byte Bells must not become millions of records (each
+// an entry of every replay's index), whatever room the size cap leaves.
+TEST(RecordingCapture, AFloodOfTinyMessagesEndsItAtTheRecordCap) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  FakeServer server{pair[1]};
+  server.bells = 5000;
+  CaptureRun run;
+  auto options = quick_options();
+  options.caps.max_records = 100;
+  auto capture = start(run, pair[0], options);
+  std::thread t([&] { server.run(1000); });
+  auto future = run.ended.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  ::shutdown(server.fd, SHUT_RDWR);
+  t.join();
+  ::close(server.fd);
+  const auto result = future.get();
+  EXPECT_EQ(result.ended, "record cap");
+  EXPECT_EQ(result.records, 100u);
+  EXPECT_EQ(read_recording_index(run.dup.get()).records.size(), 100u);
 }

@@ -104,6 +104,8 @@ TEST(RecordingFormat, HeaderAndRecordsRoundTripThroughAFile) {
   EXPECT_EQ(index.records[1].header.t_ms, 200u);
   EXPECT_TRUE(index.records[2].header.full_frame());
   EXPECT_EQ(index.duration_ms(), 300u);
+  // An index never holds more than it is allowed, whatever the file holds (guest-made records).
+  EXPECT_EQ(read_recording_index(fd.get(), 2).records.size(), 2u);
   char got[7];
   ASSERT_EQ(::pread(fd.get(), got, 7, static_cast<off_t>(index.records[1].offset + kRecordHeaderBytes)), 7);
   EXPECT_EQ(std::string(got, 7), "second!");
@@ -149,6 +151,11 @@ TEST(RecordingPlan, CapsAndReservation) {
   EXPECT_EQ(check_caps(caps, 900, 100, 10), CapVerdict::fits);
   EXPECT_EQ(check_caps(caps, 900, 101, 10), CapVerdict::size_cap);
   EXPECT_EQ(check_caps(caps, 0, 1, 60001), CapVerdict::length_cap);
+  const RecordingCaps few{1000, 60000, 3};
+  EXPECT_EQ(check_caps(few, 0, 1, 10, 2), CapVerdict::fits);
+  EXPECT_EQ(check_caps(few, 0, 1, 10, 3), CapVerdict::record_cap);
+  EXPECT_EQ(recording_record_cap(3600), 72000u);
+  EXPECT_EQ(recording_record_cap(86400), kMaxRecords);
   EXPECT_EQ(recording_reservation_mb(64, 0, 300), 64);
   EXPECT_EQ(recording_reservation_mb(64, 290, 300), 10);  // what is left
   EXPECT_EQ(recording_reservation_mb(64, 300, 300), 0);
