@@ -15,6 +15,9 @@ namespace websocket = boost::beast::websocket;
 void RecordingReplay::start(WebSocketStream&& ws, UniqueFd file, RecordingIndex index, std::uint32_t from_ms, int speed) {
   auto replay = std::make_shared<RecordingReplay>(std::move(ws), std::move(file), std::move(index), from_ms, speed);
   replay->ws_.binary(true);
+  // Beast's default would take a 16 MiB message from the viewer; noVNC's are a few bytes (all
+  // ignored here): a larger one closes the replay (1009).
+  replay->ws_.read_message_max(kMaxViewerMessage);
   replay->send(replay->index_.header.server_version);
   replay->read_client();
 }

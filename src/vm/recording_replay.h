@@ -27,6 +27,7 @@ namespace vmshare::vm {
 class RecordingReplay : public std::enable_shared_from_this<RecordingReplay> {
  public:
   using WebSocketStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+  static constexpr std::size_t kMaxViewerMessage = 4096;  // the largest message a viewer may send
   // `file` is the recording, `index` read from it (read_recording_index). Runs on ws's strand.
   static void start(WebSocketStream&& ws, UniqueFd file, RecordingIndex index, std::uint32_t from_ms, int speed);
 
