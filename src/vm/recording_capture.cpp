@@ -144,6 +144,7 @@ void RecordingCapture::record_loop(std::string server_init, CaptureResult& resul
   request_update(false, shape.width, shape.height);
   auto last_request = Clock::now();
   std::string pending;
+  rfb::FramingProgress framing;  // where framing the message at the start of `pending` stopped
   char chunk[64 * 1024];
   for (;;) {
     const auto wake_at = std::min({next_full, next_incremental, length_deadline});
@@ -167,7 +168,7 @@ void RecordingCapture::record_loop(std::string server_init, CaptureResult& resul
     if (n <= 0) throw CaptureEnded{"VM ended"};
     pending.append(chunk, static_cast<std::size_t>(n));
     for (;;) {
-      const auto m = rfb::frame_server_message(pending, shape);
+      const auto m = rfb::frame_server_message(pending, shape, framing);
       if (m.status == rfb::ServerMessage::Status::invalid) throw CaptureEnded{std::string("failed: ") + m.why};
       if (m.status == rfb::ServerMessage::Status::incomplete) {
         // A message that could never fit under the size cap is not waited for.

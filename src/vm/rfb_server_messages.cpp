@@ -11,82 +11,117 @@ std::uint32_t u16(std::string_view b, std::size_t at) {
 }
 std::uint32_t u32(std::string_view b, std::size_t at) { return (u16(b, at) << 16) | u16(b, at + 2); }
 
+enum class Walk { done, incomplete, bad };
+
 // Hextile (RFC 6143 §7.7.4): 16x16 tiles, row by row, each a sub-encoding byte and its data.
-// Returns the bytes the rectangle's data takes from `at`, 0 when incomplete, SIZE_MAX when bad.
-std::size_t hextile_length(std::string_view b, std::size_t at, std::uint32_t w, std::uint32_t h, std::uint32_t bpp) {
-  const std::size_t start = at;
-  for (std::uint32_t ty = 0; ty < h; ty += 16) {
-    const std::uint32_t th = h - ty < 16 ? h - ty : 16;
-    for (std::uint32_t tx = 0; tx < w; tx += 16) {
-      const std::uint32_t tw = w - tx < 16 ? w - tx : 16;
-      if (at >= b.size()) return 0;
+// Walks the tiles of p.rect from p.ty/p.tx at p.at; done leaves p.at at the rectangle's end
+// (perhaps past the bytes had: raw tile data is skipped, not read); incomplete leaves p at the
+// tile to read next.
+Walk walk_hextile(std::string_view b, FramingProgress& p, std::uint32_t bpp) {
+  for (; p.ty < p.h; p.ty += 16, p.tx = 0) {
+    const std::uint32_t th = p.h - p.ty < 16 ? p.h - p.ty : 16;
+    for (; p.tx < p.w; p.tx += 16) {
+      const std::uint32_t tw = p.w - p.tx < 16 ? p.w - p.tx : 16;
+      std::size_t at = p.at;
+      if (at >= b.size()) return Walk::incomplete;
       const auto sub = std::uint8_t(b[at++]);
-      if (sub & 0xe0) return SIZE_MAX;  // undefined bits
-      if (sub & 1) {                    // Raw tile; the other bits are ignored
-        at += std::size_t{tw} * th * bpp;
+      if (sub & 0xe0) return Walk::bad;  // undefined bits
+      if (sub & 1) {                     // Raw tile; the other bits are ignored
+        p.at = at + std::size_t{tw} * th * bpp;
         continue;
       }
       if (sub & 2) at += bpp;  // background
       if (sub & 4) at += bpp;  // foreground
       if (sub & 8) {           // subrects: a count, then each (colour) x|y, w|h
-        if (at >= b.size()) return 0;
+        if (at >= b.size()) return Walk::incomplete;
         const std::size_t n = std::uint8_t(b[at++]);
         at += n * ((sub & 16 ? bpp : 0) + 2);
       }
+      p.at = at;
     }
   }
-  return at > b.size() ? 0 : at - start;
+  return Walk::done;
 }
 
 // One FramebufferUpdate: 4 header bytes, then each rectangle's 12-byte header and data.
-ServerMessage frame_update(std::string_view b, FramebufferShape shape) {
+ServerMessage frame_update(std::string_view b, FramebufferShape shape, FramingProgress& p) {
   ServerMessage m;
   m.type = 0;
-  m.shape = shape;
-  if (b.size() < 4) return m;
+  if (!p.active) {
+    p = FramingProgress{};
+    p.active = true;
+    p.at = 4;
+    p.shape = shape;
+  }
+  const auto incomplete = [&] {
+    m.shape = p.shape;
+    return m;
+  };
+  const auto invalid = [&](const char* why) {
+    p = FramingProgress{};
+    m.status = Status::invalid;
+    m.why = why;
+    return m;
+  };
+  if (b.size() < 4) return incomplete();
   const std::uint32_t count = u16(b, 2);
-  std::size_t at = 4;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    if (b.size() < at + 12) return m;
-    const std::uint32_t w = u16(b, at + 4), h = u16(b, at + 6);
-    const auto enc = static_cast<std::int32_t>(u32(b, at + 8));
-    at += 12;
-    const std::uint32_t bpp = m.shape.bytes_per_pixel;
+  while (p.rect < count) {
+    const std::uint32_t bpp = p.shape.bytes_per_pixel;
+    if (p.in_hextile) {
+      const auto walked = walk_hextile(b, p, bpp);
+      if (walked == Walk::bad) return invalid("bad hextile tile");
+      if (walked == Walk::incomplete) return incomplete();
+      p.in_hextile = false;
+      p.pixels += std::uint64_t{p.w} * p.h;
+      ++p.rect;
+      continue;
+    }
+    if (b.size() < p.at + 12) return incomplete();
+    const std::uint32_t w = u16(b, p.at + 4), h = u16(b, p.at + 6);
+    const auto enc = static_cast<std::int32_t>(u32(b, p.at + 8));
+    p.at += 12;
     switch (enc) {
       case kEncRaw:
-        at += std::size_t{w} * h * bpp;
-        m.pixels += std::uint64_t{w} * h;
+        p.at += std::size_t{w} * h * bpp;
+        p.pixels += std::uint64_t{w} * h;
         break;
       case kEncCopyRect:
-        at += 4;
-        m.pixels += std::uint64_t{w} * h;
+        p.at += 4;
+        p.pixels += std::uint64_t{w} * h;
         break;
-      case kEncHextile: {
-        const auto n = hextile_length(b, at, w, h, bpp);
-        if (n == SIZE_MAX) return m.status = Status::invalid, m.why = "bad hextile tile", m;
-        if (n == 0 && w && h) return m;
-        at += n;
-        m.pixels += std::uint64_t{w} * h;
-        break;
-      }
+      case kEncHextile:
+        p.in_hextile = true;
+        p.w = w;
+        p.h = h;
+        p.ty = p.tx = 0;
+        continue;  // its tiles next, then the rectangle counts as done
       case kEncDesktopSize:
-        m.shape.width = static_cast<std::uint16_t>(w);
-        m.shape.height = static_cast<std::uint16_t>(h);
-        m.pixels = 0;  // a new framebuffer: what came before it is gone
+        p.shape.width = static_cast<std::uint16_t>(w);
+        p.shape.height = static_cast<std::uint16_t>(h);
+        p.pixels = 0;  // a new framebuffer: what came before it is gone
         break;
       default:
-        return m.status = Status::invalid, m.why = "an encoding the recorder did not ask for", m;
+        return invalid("an encoding the recorder did not ask for");
     }
+    ++p.rect;
   }
-  if (b.size() < at) return m;
+  if (b.size() < p.at) return incomplete();
   m.status = Status::complete;
-  m.length = at;
+  m.length = p.at;
+  m.pixels = p.pixels;
+  m.shape = p.shape;
+  p = FramingProgress{};
   return m;
 }
 
 }  // namespace
 
 ServerMessage frame_server_message(std::string_view b, FramebufferShape shape) {
+  FramingProgress fresh;
+  return frame_server_message(b, shape, fresh);
+}
+
+ServerMessage frame_server_message(std::string_view b, FramebufferShape shape, FramingProgress& progress) {
   ServerMessage m;
   m.shape = shape;
   if (b.empty()) return m;
@@ -94,7 +129,7 @@ ServerMessage frame_server_message(std::string_view b, FramebufferShape shape) {
   std::size_t need = 0;
   switch (m.type) {
     case 0:
-      return frame_update(b, shape);
+      return frame_update(b, shape, progress);
     case 1:  // SetColourMapEntries: 6 header bytes, 6 per colour
       if (b.size() < 6) return m;
       need = 6 + 6 * std::size_t{u16(b, 4)};

@@ -32,8 +32,26 @@ struct ServerMessage {
   const char* why = "";         // invalid: a short reason for the log
 };
 
+// Where reading a FramebufferUpdate stopped for want of bytes, so the next call with more of the
+// same message goes on from there instead of walking it again from its start: a guest dripping
+// a huge Hextile update of 1-byte tiles would otherwise cost a walk of everything so far per
+// arrival (quadratic). Only positions and counts derived from bytes already read are kept.
+struct FramingProgress {
+  bool active = false;          // a FramebufferUpdate was started and is incomplete
+  std::size_t at = 0;           // next byte to look at (may lie past the bytes had: skipped data)
+  std::uint32_t rect = 0;       // rectangles finished
+  std::uint64_t pixels = 0;
+  FramebufferShape shape;
+  bool in_hextile = false;      // inside rectangle `rect`'s Hextile tiles
+  std::uint32_t w = 0, h = 0;   // that rectangle's size
+  std::uint32_t ty = 0, tx = 0; // the next tile
+};
+
 // Reads the message at the start of `bytes`. `incomplete` means more bytes are needed.
 ServerMessage frame_server_message(std::string_view bytes, FramebufferShape shape);
+// The same, resuming from `progress` (which must come from the previous call on a prefix of
+// `bytes`, or be fresh); it is reset when the message is complete or invalid.
+ServerMessage frame_server_message(std::string_view bytes, FramebufferShape shape, FramingProgress& progress);
 
 // Whether an update repaints the whole framebuffer (QEMU answers a non-incremental request so):
 // a point from which a replay can start with no earlier state. QEMU's rectangles never overlap.

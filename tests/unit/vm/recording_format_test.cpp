@@ -62,6 +62,52 @@ TEST(RfbServerMessages, HextileTilesAreWalked) {
             rfb::ServerMessage::Status::invalid);
 }
 
+// Framing resumed after each arrival gives what framing the whole message gives, whatever the
+// arrivals: the recorder relies on it to go on where it stopped.
+TEST(RfbServerMessages, ResumedFramingMatchesWholeFramingAtEverySplit) {
+  std::string tiles;
+  tiles += char(2 | 8 | 16) + std::string(4, 'b') + char(2) + std::string(4, 'c') + "xy" + std::string(4, 'd') + "zw";
+  tiles += char(1) + std::string(4 * 16 * 4, 'r');
+  const auto msg = update(4, rect(0, 0, 8, 4, rfb::kEncDesktopSize) + rect(0, 0, 20, 16, rfb::kEncHextile) + tiles +
+                                 rect(0, 0, 2, 2, rfb::kEncRaw) + std::string(16, 'p') +
+                                 rect(0, 0, 1, 1, rfb::kEncCopyRect) + be32(0)) +
+                         "next";
+  const auto whole = rfb::frame_server_message(msg, shape(2, 2));
+  ASSERT_EQ(whole.status, rfb::ServerMessage::Status::complete);
+  for (std::size_t step = 1; step <= 7; ++step) {
+    rfb::FramingProgress progress;
+    rfb::ServerMessage m;
+    std::size_t had = 0;
+    do {
+      had = std::min(msg.size(), had + step);
+      m = rfb::frame_server_message(std::string_view(msg).substr(0, had), shape(2, 2), progress);
+    } while (m.status == rfb::ServerMessage::Status::incomplete && had < msg.size());
+    ASSERT_EQ(m.status, rfb::ServerMessage::Status::complete) << "step " << step;
+    EXPECT_EQ(m.length, whole.length);
+    EXPECT_EQ(m.pixels, whole.pixels);
+    EXPECT_EQ(m.shape.width, 8);
+    EXPECT_FALSE(progress.active);  // ready for the next message
+  }
+}
+
+// A guest dripping a Hextile update of 1-byte tiles: each arrival is read from where the last
+// one stopped, never from the message's start again (that was quadratic in the arrivals).
+TEST(RfbServerMessages, ADrippedHextileUpdateIsNeverWalkedAgain) {
+  const std::uint16_t side = 1024;  // 64 x 64 tiles of one byte (sub-encoding 0: no data)
+  const auto msg = update(1, rect(0, 0, side, side, rfb::kEncHextile) + std::string(64 * 64, char(0)));
+  rfb::FramingProgress progress;
+  const std::size_t header = 4 + 12;
+  for (std::size_t had = header + 1; had < msg.size(); had += 97) {
+    const auto m = rfb::frame_server_message(std::string_view(msg).substr(0, had), shape(side, side), progress);
+    ASSERT_EQ(m.status, rfb::ServerMessage::Status::incomplete);
+    ASSERT_EQ(progress.at, had) << "the next call starts at the first byte not yet had";
+  }
+  const auto m = rfb::frame_server_message(msg, shape(side, side), progress);
+  ASSERT_EQ(m.status, rfb::ServerMessage::Status::complete);
+  EXPECT_EQ(m.length, msg.size());
+  EXPECT_TRUE(rfb::is_full_frame(m));
+}
+
 TEST(RfbServerMessages, DesktopSizeCopyRectAndOtherMessages) {
   const auto resize = update(2, rect(0, 0, 8, 4, rfb::kEncDesktopSize) + rect(0, 0, 8, 4, rfb::kEncCopyRect) + be32(0));
   const auto m = rfb::frame_server_message(resize, shape(2, 2));
